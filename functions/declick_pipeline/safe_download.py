@@ -1,0 +1,210 @@
+"""Download a URL handed to us by a third party without letting it aim us at our own network.
+
+The remote API gives us `voice_result`, and a self-hosted service is given `file_link`: both are
+URLs we did not choose. Fetching them naively is a server-side request forgery hole (the Lambda
+runtime API listens on loopback, a VPC has private ranges, clouds have link-local metadata).
+So a URL is fetched only over https, only to addresses that are globally routable, and the
+address that was checked is the address we connect to (the IP is pinned, so a DNS answer that
+changes between check and connect cannot redirect us). Redirects are followed by hand and every
+hop is checked again. Size and time are capped while streaming.
+
+Hosts listed in `DownloadPolicy.allowed_hosts` (`host` or `host:port`) skip the scheme and
+address rules: this is how local runs reach a service on 127.0.0.1. In AWS the list is empty.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
+
+import certifi
+import urllib3
+
+Resolver = Callable[..., list]
+
+_REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
+
+
+class UnsafeUrlError(ValueError):
+    """The URL may not be fetched at all (scheme, address or redirect rule). Never transient."""
+
+
+class DownloadError(RuntimeError):
+    """The fetch was allowed but failed. `transient` says whether trying again may help."""
+
+    def __init__(self, message: str, *, status: int | None = None, transient: bool = False):
+        super().__init__(message)
+        self.status = status
+        self.transient = transient
+
+
+@dataclass(frozen=True)
+class DownloadPolicy:
+    max_bytes: int
+    timeout_seconds: float
+    allowed_hosts: frozenset[str] = frozenset()
+    max_redirects: int = 3
+
+    def exempts(self, host: str, port: int) -> bool:
+        host = host.lower()
+        return host in self.allowed_hosts or f"{host}:{port}" in self.allowed_hosts
+
+
+@dataclass(frozen=True)
+class Target:
+    """A checked URL: where to connect (`address`) and what to call the host (SNI, Host header)."""
+
+    scheme: str
+    host: str
+    port: int
+    address: str
+    path: str
+    exempt: bool
+
+
+def parse_allowed_hosts(value: str | None) -> frozenset[str]:
+    """`"127.0.0.1:8080, localhost"` → frozenset; empty or None → no exemptions."""
+    if not value:
+        return frozenset()
+    return frozenset(item.strip().lower() for item in value.split(",") if item.strip())
+
+
+def is_public_address(address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+def check_url(url: str, policy: DownloadPolicy, resolver: Resolver = socket.getaddrinfo) -> Target:
+    """Decide whether `url` may be fetched, resolving its host but never connecting to it."""
+    parts = urlsplit(url)
+    scheme = (parts.scheme or "").lower()
+    if scheme not in ("http", "https"):
+        raise UnsafeUrlError(f"refusing URL with scheme {scheme or '(none)'!r}: only https is allowed")
+    if parts.username or parts.password:
+        raise UnsafeUrlError("refusing URL with credentials in it")
+    host = (parts.hostname or "").lower()
+    if not host:
+        raise UnsafeUrlError("refusing URL without a host")
+    try:
+        port = parts.port or (443 if scheme == "https" else 80)
+    except ValueError as exc:
+        raise UnsafeUrlError(f"refusing URL with a bad port: {exc}") from exc
+    path = parts.path or "/"
+    if parts.query:
+        path = f"{path}?{parts.query}"
+    exempt = policy.exempts(host, port)
+    if not exempt and scheme != "https":
+        raise UnsafeUrlError(f"refusing {scheme}:// URL for host {host!r}: only https is allowed")
+    try:
+        infos = resolver(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise DownloadError(f"cannot resolve host {host!r}: {exc}", transient=True) from exc
+    addresses = [info[4][0] for info in infos]
+    if not addresses:
+        raise DownloadError(f"host {host!r} has no address", transient=True)
+    if not exempt:
+        bad = sorted({a for a in addresses if not is_public_address(a)})
+        if bad:
+            raise UnsafeUrlError(f"refusing host {host!r}: it resolves to non-public address(es) {', '.join(bad)}")
+    return Target(scheme=scheme, host=host, port=port, address=addresses[0], path=path, exempt=exempt)
+
+
+def _open(target: Target, timeout: urllib3.Timeout) -> urllib3.HTTPResponse:
+    headers = {"Host": target.host if target.port in (80, 443) else f"{target.host}:{target.port}"}
+    if target.scheme == "https":
+        pool: urllib3.HTTPConnectionPool = urllib3.HTTPSConnectionPool(
+            target.address,
+            target.port,
+            timeout=timeout,
+            retries=False,
+            server_hostname=target.host,
+            assert_hostname=target.host,
+            cert_reqs="CERT_REQUIRED",
+            ca_certs=certifi.where(),
+        )
+    else:
+        pool = urllib3.HTTPConnectionPool(target.address, target.port, timeout=timeout, retries=False)
+    return pool.urlopen(
+        "GET", target.path, headers=headers, redirect=False, preload_content=False, assert_same_host=False
+    )
+
+
+@contextmanager
+def stream_download(
+    url: str,
+    policy: DownloadPolicy,
+    *,
+    chunk_size: int = 1 << 20,
+    resolver: Resolver = socket.getaddrinfo,
+) -> Iterator[Iterator[bytes]]:
+    """Yield an iterator of body chunks; raise `UnsafeUrlError` or `DownloadError`.
+
+    The time limit covers the whole download (connect, redirects and body), not each read.
+    """
+    deadline = time.monotonic() + policy.timeout_seconds
+    response = _follow(url, policy, deadline, resolver)
+    try:
+        length = response.headers.get("Content-Length")
+        if length and length.isdigit() and int(length) > policy.max_bytes:
+            raise DownloadError(f"download is {int(length)} bytes, over the {policy.max_bytes}-byte limit")
+        yield _chunks(response, policy, deadline, chunk_size)
+    finally:
+        response.release_conn()
+        response.close()
+
+
+def _remaining(deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise DownloadError("download took longer than the time limit", transient=True)
+    return left
+
+
+def _follow(url: str, policy: DownloadPolicy, deadline: float, resolver: Resolver) -> urllib3.HTTPResponse:
+    for _ in range(policy.max_redirects + 1):
+        target = check_url(url, policy, resolver)
+        left = _remaining(deadline)
+        try:
+            response = _open(target, urllib3.Timeout(connect=min(left, 10.0), read=left))
+        except urllib3.exceptions.HTTPError as exc:
+            raise DownloadError(f"cannot fetch from {target.host}: {exc.__class__.__name__}", transient=True) from exc
+        if response.status in _REDIRECT_CODES:
+            location = response.headers.get("Location")
+            response.release_conn()
+            if not location:
+                raise DownloadError(f"redirect {response.status} without a Location")
+            url = urljoin(url, location)
+            continue
+        if response.status >= 400:
+            response.release_conn()
+            transient = response.status >= 500 or response.status == 429
+            raise DownloadError(
+                f"download failed with HTTP {response.status}", status=response.status, transient=transient
+            )
+        return response
+    raise DownloadError(f"more than {policy.max_redirects} redirects")
+
+
+def _chunks(
+    response: urllib3.HTTPResponse, policy: DownloadPolicy, deadline: float, chunk_size: int
+) -> Iterator[bytes]:
+    received = 0
+    declared = response.headers.get("Content-Length")
+    try:
+        for chunk in response.stream(chunk_size, decode_content=True):
+            received += len(chunk)
+            if received > policy.max_bytes:
+                raise DownloadError(f"download exceeded the {policy.max_bytes}-byte limit")
+            _remaining(deadline)
+            yield chunk
+    except urllib3.exceptions.HTTPError as exc:
+        raise DownloadError(f"download interrupted: {exc.__class__.__name__}", transient=True) from exc
+    if declared and declared.isdigit() and received != int(declared):
+        raise DownloadError(f"download truncated: got {received} of {declared} bytes", transient=True)
