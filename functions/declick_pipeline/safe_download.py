@@ -49,6 +49,7 @@ class DownloadPolicy:
     timeout_seconds: float
     allowed_hosts: frozenset[str] = frozenset()
     max_redirects: int = 3
+    ca_certs: str | None = None  # a CA bundle path; None means certifi's public CAs
 
     def exempts(self, host: str, port: int) -> bool:
         host = host.lower()
@@ -116,7 +117,7 @@ def check_url(url: str, policy: DownloadPolicy, resolver: Resolver = socket.geta
     return Target(scheme=scheme, host=host, port=port, address=addresses[0], path=path, exempt=exempt)
 
 
-def _open(target: Target, timeout: urllib3.Timeout) -> urllib3.HTTPResponse:
+def _open(target: Target, timeout: urllib3.Timeout, ca_certs: str | None) -> urllib3.HTTPResponse:
     headers = {"Host": target.host if target.port in (80, 443) else f"{target.host}:{target.port}"}
     if target.scheme == "https":
         pool: urllib3.HTTPConnectionPool = urllib3.HTTPSConnectionPool(
@@ -127,7 +128,7 @@ def _open(target: Target, timeout: urllib3.Timeout) -> urllib3.HTTPResponse:
             server_hostname=target.host,
             assert_hostname=target.host,
             cert_reqs="CERT_REQUIRED",
-            ca_certs=certifi.where(),
+            ca_certs=ca_certs or certifi.where(),
         )
     else:
         pool = urllib3.HTTPConnectionPool(target.address, target.port, timeout=timeout, retries=False)
@@ -172,7 +173,7 @@ def _follow(url: str, policy: DownloadPolicy, deadline: float, resolver: Resolve
         target = check_url(url, policy, resolver)
         left = _remaining(deadline)
         try:
-            response = _open(target, urllib3.Timeout(connect=min(left, 10.0), read=left))
+            response = _open(target, urllib3.Timeout(connect=min(left, 10.0), read=left), policy.ca_certs)
         except urllib3.exceptions.HTTPError as exc:
             raise DownloadError(f"cannot fetch from {target.host}: {exc.__class__.__name__}", transient=True) from exc
         if response.status in _REDIRECT_CODES:

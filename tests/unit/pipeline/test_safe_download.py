@@ -204,3 +204,63 @@ def test_loopback_not_on_the_allow_list_is_refused_before_connecting(server):
     host, port = server.server_address
     with pytest.raises(UnsafeUrlError):
         _fetch(f"http://{host}:{port}/ok", STRICT)
+
+
+def _self_signed(tmp_path, name: str):
+    """A throw-away CA-less certificate for `name`, so the https path is exercised on loopback."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return str(cert_path), str(key_path)
+
+
+@pytest.mark.parametrize("cert_name, ok", [("results.local", True), ("someone-else.local", False)])
+def test_https_connects_to_the_pinned_address_and_verifies_the_host_name(tmp_path, cert_name, ok):
+    import ssl
+
+    cert, key = _self_signed(tmp_path, cert_name)
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    port = httpd.server_address[1]
+    policy = DownloadPolicy(
+        max_bytes=1000, timeout_seconds=5, allowed_hosts=frozenset({f"results.local:{port}"}), ca_certs=cert
+    )
+    try:
+        with stream_download(f"https://results.local:{port}/ok", policy, resolver=resolver_to("127.0.0.1")) as chunks:
+            if ok:
+                assert b"".join(chunks) == b"x" * 500
+    except DownloadError:
+        assert not ok
+    else:
+        assert ok
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
