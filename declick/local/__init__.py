@@ -1,0 +1,5 @@
+"""The whole Declick pipeline on an emulated AWS (moto, in process): `declick local run`.
+
+`emulator` deploys a synthesized CloudFormation template on moto and runs the real handlers;
+`runner` adds the API endpoint (our own service by default) and the upload/collect loop.
+"""
