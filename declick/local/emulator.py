@@ -251,7 +251,8 @@ class EmulatedAws:
 
     `env_overrides` are applied over the template's function environments (local-only values:
     the API endpoint, short waits, loopback download exemptions). `secret_values` maps the
-    logical id of a secret to the string it should hold.
+    logical id of a secret to the string it should hold; secrets the template generates get
+    `default_secret_value`. `port` 0 picks a free port.
     """
 
     def __init__(
@@ -263,6 +264,8 @@ class EmulatedAws:
         handler_packages: tuple[str, ...] = ("declick_pipeline",),
         retry_delay_seconds: int = 1,
         poll_wait_seconds: int = 1,
+        port: int = 0,
+        default_secret_value: str | None = None,
     ):
         self.template = Template.from_dict(template)
         self.env_overrides = dict(env_overrides or {})
@@ -270,6 +273,8 @@ class EmulatedAws:
         self.handler_packages = handler_packages
         self.retry_delay_seconds = retry_delay_seconds
         self.poll_wait_seconds = poll_wait_seconds
+        self.port = port
+        self.default_secret_value = default_secret_value
 
         self.endpoint_url = ""
         self.physical: dict[str, str] = {}
@@ -278,6 +283,8 @@ class EmulatedAws:
         self.functions: dict[str, FunctionSpec] = {}  # logical id -> spec
         self.mappings: list[EventSourceMapping] = []
         self.state_machines: dict[str, str] = {}  # logical id -> arn
+        self.dead_letter_queues: list[str] = []  # logical ids of queues named in a redrive policy
+        self.notified_buckets: list[str] = []  # bucket names with event notifications
         self.runtime = LambdaRuntime(())
         self.notifications: list[Notification] = []
         self.batches_in_flight = 0
@@ -370,7 +377,7 @@ class EmulatedAws:
         self._patch(lambda_simple_models.LambdaSimpleBackend, "invoke", _patched_lambda_invoke)
         self._patch(s3_notifications, "_get_s3_event", _patched_s3_event)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"
@@ -442,7 +449,9 @@ class EmulatedAws:
         from botocore.config import Config
 
         return boto3.session.Session(
-            aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION  # noqa: S106
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",  # noqa: S106 - moto's dummy credentials
+            region_name=REGION,
         ).client(
             service,
             endpoint_url=self.endpoint_url,
@@ -512,7 +521,9 @@ class EmulatedAws:
             name = resolve(props.get("Name")) or self._name_for(res.logical_id)
             value = self.secret_values.get(res.logical_id)
             if value is None:
-                value = resolve(props.get("SecretString")) or json.dumps({"local": uuid.uuid4().hex})
+                value = resolve(props.get("SecretString")) or self.default_secret_value
+            if value is None:
+                value = json.dumps({"local": uuid.uuid4().hex})
             arn = self.client("secretsmanager").create_secret(Name=name, SecretString=value)["ARN"]
             self.physical[res.logical_id], self.arns[res.logical_id] = name, arn
         for res in self.template.of_type("AWS::SNS::Topic"):
@@ -642,10 +653,13 @@ class EmulatedAws:
         for res in queues:
             policy = res.properties.get("RedrivePolicy")
             if policy:
+                policy = resolve(policy)
                 sqs.set_queue_attributes(
-                    QueueUrl=self.queue_urls[res.logical_id],
-                    Attributes={"RedrivePolicy": json.dumps(resolve(policy))},
+                    QueueUrl=self.queue_urls[res.logical_id], Attributes={"RedrivePolicy": json.dumps(policy)}
                 )
+                self.dead_letter_queues += [
+                    lid for lid, arn in self.arns.items() if arn == policy.get("deadLetterTargetArn")
+                ]
 
     def _deploy_bucket_notifications(self, resolve: Callable[[Any], Any]) -> None:
         s3 = self.client("s3")
@@ -673,6 +687,7 @@ class EmulatedAws:
             s3.put_bucket_notification_configuration(
                 Bucket=bucket, NotificationConfiguration={k: v for k, v in config.items() if v}
             )
+            self.notified_buckets.append(bucket)
 
     def _deploy_subscriptions(self, resolve: Callable[[Any], Any]) -> None:
         sns = self.client("sns")

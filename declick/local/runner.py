@@ -1,0 +1,263 @@
+"""The whole pipeline on one machine: emulated AWS + an API endpoint + upload and collect.
+
+`LocalPipeline` synthesizes the CDK app (unless given a template), deploys it on the emulator,
+and points the handlers at an API endpoint: our own service started on a free loopback port,
+or any URL given (the vendor, a fake vendor in tests). Only a few local values are changed from
+the synthesized environment, all in `LOCAL_ENV` plus the endpoint itself: waits are short, so a
+run takes seconds, and the endpoint's own host:port is exempt from the https/public-address rule
+so that results on 127.0.0.1 can be downloaded.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import socket
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from declick.local.emulator import EmulatedAws, Notification
+
+# Local-only handler settings: the remote side's `wait_time` is clamped to 0..2 s (moto's Wait
+# states really sleep). Everything else comes from the synthesized template.
+LOCAL_ENV = {
+    "WAIT_MIN_SECONDS": "0",
+    "WAIT_DEFAULT_SECONDS": "1",
+    "WAIT_MAX_SECONDS": "2",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+}
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def host_port(url: str) -> str:
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{(parts.hostname or '').lower()}:{port}"
+
+
+def synthesized_template(context: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    from infra.stack import synth_template
+
+    return synth_template(context=dict(context) if context else None)
+
+
+@dataclass(frozen=True)
+class Upload:
+    bucket: str
+    key: str
+    version_id: str | None
+    size: int
+
+    def matches(self, message: Mapping[str, Any]) -> bool:
+        described = message.get("input") or {}
+        if described.get("bucket") not in (None, self.bucket) or described.get("key") != self.key:
+            return False
+        version = described.get("version_id")
+        return self.version_id is None or version is None or version == self.version_id
+
+
+class LocalPipeline:
+    """Context manager: the deployed stack, ready for uploads.
+
+    With `api_url` None, our own service is started and used; `service_overrides` tune it
+    (e.g. `workers`). `env` overrides handler settings on top of `LOCAL_ENV`.
+    """
+
+    def __init__(
+        self,
+        *,
+        template: Mapping[str, Any] | None = None,
+        context: Mapping[str, Any] | None = None,
+        api_url: str | None = None,
+        appkey: str | None = None,
+        appsecret: str | None = None,
+        env: Mapping[str, str] | None = None,
+        service_overrides: Mapping[str, Any] | None = None,
+        handler_packages: tuple[str, ...] = ("declick_pipeline",),
+        workdir: Path | None = None,
+    ):
+        self._template = template
+        self._context = context
+        self.api_url = api_url
+        self.appkey = appkey or "local"
+        self.appsecret = appsecret or secrets.token_urlsafe(16)
+        self._env = dict(env or {})
+        self._service_overrides = dict(service_overrides or {})
+        self._handler_packages = handler_packages
+        self._workdir = workdir
+        self._own_workdir: str | None = None
+        self.service: Any = None
+        self.aws: EmulatedAws | None = None
+        self.uploads: list[Upload] = []
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def __enter__(self) -> LocalPipeline:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
+        template = self._template if self._template is not None else synthesized_template(self._context)
+        if self._workdir is None:
+            self._own_workdir = tempfile.mkdtemp(prefix="declick-local-")
+            self._workdir = Path(self._own_workdir)
+        moto_port = free_port()
+        api_url = self.api_url
+        if api_url is None:
+            self.service = self._start_service(allowed_hosts={f"127.0.0.1:{moto_port}"})
+            api_url = self.service.url
+        self.api_base_url = api_url.rstrip("/")
+        env = {
+            **LOCAL_ENV,
+            "API_BASE_URL": self.api_base_url,
+            "DOWNLOAD_ALLOWED_HOSTS": host_port(self.api_base_url),
+            **self._env,
+        }
+        self.aws = EmulatedAws(
+            template,
+            env_overrides=env,
+            handler_packages=self._handler_packages,
+            port=moto_port,
+            default_secret_value=json.dumps({"appkey": self.appkey, "appsecret": self.appsecret}),
+        )
+        self.aws.start()
+
+    def _start_service(self, allowed_hosts: set[str]) -> Any:
+        from declick.service import run_in_thread
+        from declick.service.settings import ServiceSettings
+
+        assert self._workdir is not None
+        settings = ServiceSettings(
+            db_path=self._workdir / "service" / "tasks.sqlite3",
+            credentials={self.appkey: self.appsecret},
+            allowed_hosts=frozenset(allowed_hosts),
+            min_wait_seconds=0,
+            max_wait_seconds=2,
+            workers=2,
+            log_level="WARNING",
+        ).with_(**self._service_overrides)
+        (self._workdir / "service").mkdir(parents=True, exist_ok=True)
+        return run_in_thread(settings)
+
+    def stop(self) -> None:
+        if self.aws is not None:
+            self.aws.stop()
+        if self.service is not None:
+            self.service.stop()
+            self.service = None
+        if self._own_workdir:
+            shutil.rmtree(self._own_workdir, ignore_errors=True)
+            self._own_workdir = None
+            self._workdir = None
+
+    # ------------------------------------------------------------------ using it
+
+    @property
+    def emulator(self) -> EmulatedAws:
+        if self.aws is None:
+            raise RuntimeError("the pipeline is not started")
+        return self.aws
+
+    @property
+    def input_bucket(self) -> str:
+        buckets = self.emulator.notified_buckets
+        if len(buckets) != 1:
+            raise RuntimeError(f"expected one bucket with upload notifications, found {buckets}")
+        return buckets[0]
+
+    @property
+    def output_bucket(self) -> str:
+        return self.emulator.function_by_handler("deliver_result").environment["OUTPUT_BUCKET"]
+
+    def upload(self, key: str, body: bytes | Path, metadata: Mapping[str, str] | None = None) -> Upload:
+        data = body.read_bytes() if isinstance(body, Path) else body
+        response = self.emulator.client("s3").put_object(
+            Bucket=self.input_bucket, Key=key, Body=data, Metadata=dict(metadata or {})
+        )
+        upload = Upload(self.input_bucket, key, response.get("VersionId"), len(data))
+        self.uploads.append(upload)
+        return upload
+
+    def notifications_for(self, upload: Upload) -> list[dict[str, Any]]:
+        return [n.message for n in list(self.emulator.notifications) if upload.matches(n.message)]
+
+    def all_notifications(self) -> list[Notification]:
+        return list(self.emulator.notifications)
+
+    def wait_for(
+        self,
+        uploads: Iterable[Upload],
+        timeout: float,
+        progress: Callable[[int, int, float], None] | None = None,
+        progress_every: float = 2.0,
+    ) -> bool:
+        """Wait until each upload has a notification; `progress(done, total, elapsed)` meanwhile."""
+        pending = list(uploads)
+        started = time.monotonic()
+        last = started
+        while True:
+            done = sum(1 for u in pending if self.notifications_for(u))
+            if done == len(pending):
+                return True
+            now = time.monotonic()
+            if now - started > timeout:
+                return False
+            if progress is not None and now - last >= progress_every:
+                progress(done, len(pending), now - started)
+                last = now
+            self.emulator.wait_for(lambda ns: False, timeout=0.3)
+
+    def output_objects(self) -> dict[str, bytes]:
+        s3 = self.emulator.client("s3")
+        objects = {}
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.output_bucket):
+            for item in page.get("Contents", []):
+                objects[item["Key"]] = s3.get_object(Bucket=self.output_bucket, Key=item["Key"])["Body"].read()
+        return objects
+
+    def download_output(self, message: Mapping[str, Any], out_dir: Path) -> Path:
+        output = message["output"]
+        relative = Path(*[part for part in Path(output["key"]).parts if part not in ("..", "/", "")])
+        target = out_dir / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self.emulator.client("s3").download_file(output["bucket"], output["key"], str(target))
+        return target
+
+    def dead_letters(self) -> int:
+        """Messages currently in the dead-letter queue(s)."""
+        aws = self.emulator
+        return sum(aws.queue_depth(aws.queue_urls[lid]) for lid in aws.dead_letter_queues)
+
+    def stats(self) -> dict[str, Any]:
+        """Lambda invocations per function, state transitions per execution."""
+        aws = self.emulator
+        transitions = {}
+        for execution in aws.executions():
+            events = aws.execution_history(execution["executionArn"])
+            transitions[execution["name"]] = sum(1 for e in events if e["type"].endswith("StateEntered"))
+        by_handler = {}
+        counts = aws.runtime.counts()
+        for spec in aws.functions.values():
+            by_handler[spec.handler.rsplit(".", 2)[-2]] = counts.get(spec.name, 0)
+        return {"invocations": by_handler, "transitions": transitions}
