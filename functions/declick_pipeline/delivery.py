@@ -1,0 +1,181 @@
+"""Copy the vendor's result into the output bucket and tell the user.
+
+`voice_result` is a URL chosen by a third party, so it is fetched only through `safe_download`
+(https, public addresses, size and time caps). The bytes are streamed straight into a multipart
+upload (never held whole in memory) after the first bytes proved they are the requested format.
+
+Errors that can never succeed on retry derive from `DeliveryRejectedError`; the state machine
+should not retry them, and its Catch hands them to `report_failure` under their class name.
+`ResultDownloadError` is the transient kind (vendor storage hiccup), worth the Retry.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+from boto3.s3.transfer import TransferConfig
+
+from declick_pipeline import notifications, runtime
+from declick_pipeline.audio_format import SNIFF_BYTES, content_type, sniff_format
+from declick_pipeline.idempotency import run_once
+from declick_pipeline.observability import MetricUnit, logger, metrics, redact_url, tracer
+from declick_pipeline.safe_download import DownloadError, DownloadPolicy, UnsafeUrlError, stream_download
+
+CHUNK_BYTES = 1 << 20
+_TRANSFER = TransferConfig(multipart_threshold=8 << 20, multipart_chunksize=8 << 20, max_concurrency=2)
+
+
+class DeliveryRejectedError(Exception):
+    """The result can never be delivered; retrying will not help."""
+
+
+class ResultMissingError(DeliveryRejectedError):
+    """The task is complete but the vendor gave no `voice_result` URL."""
+
+
+class ResultUrlRefusedError(DeliveryRejectedError):
+    """`voice_result` points somewhere we must not fetch from (not https, a private address...)."""
+
+
+class ResultDownloadRefusedError(DeliveryRejectedError):
+    """The result server refused the download for good (4xx, over the size limit, redirect loop)."""
+
+
+class ResultFormatError(DeliveryRejectedError):
+    """The downloaded bytes are not audio in the requested output format."""
+
+
+class ResultDownloadError(RuntimeError):
+    """The download failed in a way that may pass (5xx, timeout, dropped connection)."""
+
+
+def output_key(input_key: str, output_format: str) -> str:
+    """`a/b c.wav` → `a/b c.mp3`: folders kept, extension replaced (or added when there is none)."""
+    folder, slash, name = input_key.rpartition("/")
+    stem = name.rsplit(".", 1)[0] if "." in name[1:] else name
+    return f"{folder}{slash}{stem}.{output_format}"
+
+
+class _ChunkStream(io.RawIOBase):
+    """A read-only file over an iterator of byte chunks, for `upload_fileobj`."""
+
+    def __init__(self, first: bytes, rest: Iterator[bytes]):
+        self._pending = memoryview(first)
+        self._rest = rest
+        self.size = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._pending:
+            try:
+                self._pending = memoryview(next(self._rest))
+            except StopIteration:
+                return 0
+        count = min(len(buffer), len(self._pending))
+        buffer[:count] = self._pending[:count]
+        self._pending = self._pending[count:]
+        self.size += count
+        return count
+
+
+def _first_bytes(chunks: Iterator[bytes]) -> bytes:
+    head = b""
+    for chunk in chunks:
+        head += chunk
+        if len(head) >= SNIFF_BYTES:
+            break
+    return head
+
+
+def _check_format(head: bytes, expected: str) -> None:
+    if not head:
+        raise ResultFormatError("the result file is empty")
+    found = sniff_format(head)
+    if found != expected:
+        what = f"{found.upper()} audio" if found else "not recognisable audio"
+        raise ResultFormatError(f"the result is {what}, but {expected.upper()} was requested")
+
+
+@tracer.capture_method
+def copy_result(url: str, bucket: str, key: str, output_format: str, metadata: dict[str, str]) -> int:
+    """Stream `url` into s3://bucket/key; return the number of bytes written."""
+    current = runtime.settings()
+    policy = DownloadPolicy(
+        max_bytes=current.download_max_bytes,
+        timeout_seconds=current.download_timeout_seconds,
+        allowed_hosts=current.download_allowed_hosts,
+    )
+    try:
+        with stream_download(url, policy, chunk_size=CHUNK_BYTES) as chunks:
+            head = _first_bytes(chunks)
+            _check_format(head, output_format)
+            raw = _ChunkStream(head, chunks)
+            runtime.client("s3").upload_fileobj(
+                io.BufferedReader(raw, buffer_size=CHUNK_BYTES),
+                bucket,
+                key,
+                ExtraArgs={"Metadata": metadata, "ContentType": content_type(output_format)},
+                Config=_TRANSFER,
+            )
+            return raw.size
+    except UnsafeUrlError as exc:
+        raise ResultUrlRefusedError(f"refusing to download the result: {exc}") from None
+    except DownloadError as exc:
+        if exc.transient:
+            raise ResultDownloadError(f"downloading the result failed: {exc}") from None
+        raise ResultDownloadRefusedError(f"downloading the result failed: {exc}") from None
+
+
+def _deliver(key: dict[str, str], state: dict[str, Any]) -> dict[str, Any]:
+    current = runtime.settings()
+    task_id = state["task_id"]
+    source = state["input"]
+    parameters = state.get("parameters") or {}
+    poll = state.get("poll") or {}
+    output_format = parameters.get("output_format") or current.default_output_format
+    url = poll.get("voice_result")
+    if not url:
+        raise ResultMissingError("the remote task is complete but gave no result URL")
+    target_key = output_key(source["key"], output_format)
+    logger.info("delivering result", extra={"result_url": redact_url(url), "output_key": target_key})
+    metadata = {
+        "source-bucket": source["bucket"],
+        "source-key": quote(source["key"], safe="/"),
+        "source-version-id": source.get("version_id") or "",
+        "task-id": quote(task_id, safe=""),
+    }
+    size = copy_result(url, current.output_bucket, target_key, output_format, metadata)
+    output = {"bucket": current.output_bucket, "key": target_key, "size": size, "format": output_format}
+    message = notifications.build_notification(
+        notifications.SUCCEEDED,
+        input=source,
+        output=output,
+        task={"id": task_id, "remote_status": poll.get("status"), "polls": poll.get("polls"), "parameters": parameters},
+        uploaded_at=state.get("uploaded_at"),
+        submitted_at=state.get("submitted_at"),
+    )
+    notifications.publish(message)
+    metrics.add_metric(name="Succeeded", unit=MetricUnit.Count, value=1)
+    uploaded = notifications.parse_timestamp(state.get("uploaded_at") or state.get("submitted_at"))
+    notified = notifications.parse_timestamp(message["timestamps"]["notified_at"])
+    if uploaded and notified:
+        seconds = max(0.0, (notified - uploaded).total_seconds())
+        metrics.add_metric(name="SecondsFromUploadToResult", unit=MetricUnit.Seconds, value=seconds)
+    return {"output": output}
+
+
+def deliver_result(state: dict[str, Any], lambda_context: Any = None) -> dict[str, Any]:
+    """Deliver once per task: a retried or re-driven deliver returns the first result, no second notification."""
+    runtime.settings().require("OUTPUT_BUCKET", "TOPIC_ARN", "IDEMPOTENCY_TABLE")
+    return run_once(
+        _deliver,
+        key_prefix="deliver_result",
+        key={"task_id": state["task_id"]},
+        state=state,
+        lambda_context=lambda_context,
+    )

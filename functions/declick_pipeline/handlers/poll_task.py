@@ -1,0 +1,18 @@
+"""Step Functions task: look at the remote task once; the result goes to `$.poll`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from declick_pipeline.observability import logger, metrics, tracer
+from declick_pipeline.polling import poll_task
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    logger.append_keys(task_id=event.get("task_id"), object_key=(event.get("input") or {}).get("key"))
+    return poll_task(event)

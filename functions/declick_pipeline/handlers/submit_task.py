@@ -1,0 +1,41 @@
+"""SQS (S3 ObjectCreated notifications) → submit or reject each upload; partial batch failures.
+
+A record fails (and SQS redelivers it, finally to the DLQ) only for transient trouble; uploads
+that can never succeed are answered with a REJECTED notification and count as processed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from declick_pipeline import runtime
+from declick_pipeline.observability import logger, metrics, tracer
+from declick_pipeline.s3_events import uploads_in_message
+from declick_pipeline.submission import submit_upload
+
+processor = BatchProcessor(event_type=EventType.SQS)
+_context: dict[str, Any] = {}
+
+
+def _record_handler(record: SQSRecord) -> list[dict[str, Any]]:
+    outcomes = []
+    for upload in uploads_in_message(record.body):
+        logger.append_keys(object_key=upload.key, bucket=upload.bucket)
+        try:
+            outcomes.append(submit_upload(upload, lambda_context=_context.get("lambda")))
+        finally:
+            logger.remove_keys(["object_key", "bucket", "task_id"])
+    return outcomes
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    runtime.settings().require("API_BASE_URL", "API_SECRET_ARN", "TOPIC_ARN", "STATE_MACHINE_ARN", "IDEMPOTENCY_TABLE")
+    _context["lambda"] = context
+    return process_partial_response(event=event, record_handler=_record_handler, processor=processor, context=context)

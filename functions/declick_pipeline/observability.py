@@ -1,0 +1,32 @@
+"""The Powertools logger, tracer and metrics shared by every handler.
+
+Service name, namespace and log level come from the POWERTOOLS_* variables. Never log a
+presigned URL with its query string or anything from the API secret: use `redact_url`.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+__all__ = ["MetricUnit", "logger", "metrics", "redact_url", "tracer"]
+
+
+def redact_url(url: str | None) -> str | None:
+    """Drop query, fragment and userinfo: presigned URLs carry their signature in the query."""
+    if not url:
+        return url
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if parts.port:
+            host = f"{host}:{parts.port}"
+        return urlunsplit((parts.scheme, host, parts.path, "", ""))
+    except ValueError:
+        return "(unparseable URL)"

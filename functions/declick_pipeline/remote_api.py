@@ -1,0 +1,328 @@
+"""The one client of the vendor's click-removal API (POST /v3/pic/ecr/batch, GET /v3/pic/ecr/result/{id}).
+
+The vendor document is loose: `status` and `wait_time` are documented as strings but may come
+as numbers, fields may be missing, and a failure can be HTTP-level or an application-level
+`code != 0`. Everything vendor-shaped is normalised here, so handlers only see typed models and
+three kinds of error: transient (retry later), rejected (the vendor said no; retrying the same
+request will not help) and response errors (the vendor answered something we cannot read).
+
+The request has two fields named `file_ext`: the *input* format inside `file_info` and the
+*output* format at the top level. They are different attributes here (`FileInfo.file_ext`,
+`CreateTaskRequest.output_ext`) and only meet at serialisation time.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import json
+import math
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import quote
+
+import requests
+from pydantic import BaseModel, ConfigDict, Field
+
+CREATE_PATH = "/v3/pic/ecr/batch"
+RESULT_PATH = "/v3/pic/ecr/result/{task_id}"
+
+STATUS_NAMES = {
+    1: "WAITING",
+    2: "IN_PROGRESS",
+    3: "COMPLETE",
+    4: "FAILED",
+    5: "CLOSED",
+    6: "TIMED_OUT",
+}
+
+
+class RemoteApiError(RuntimeError):
+    """Base of every error raised by this module."""
+
+
+class RemoteApiTransientError(RemoteApiError):
+    """Network trouble, 5xx or 429 that outlasted the retries: the same request may succeed later."""
+
+    def __init__(self, message: str, *, http_status: int | None = None):
+        super().__init__(message)
+        self.http_status = http_status
+
+
+class RemoteApiRejectedError(RemoteApiError):
+    """The vendor refused the request (`code != 0` or an HTTP 4xx): resending it will not help."""
+
+    def __init__(self, message: str, *, code: int | None = None, msg: str = "", http_status: int | None = None):
+        super().__init__(message)
+        self.code = code
+        self.msg = msg
+        self.http_status = http_status
+
+
+class RemoteApiAuthError(RemoteApiRejectedError):
+    """401/403: our credentials are wrong. An operator problem, not the uploaded file's."""
+
+
+class RemoteApiResponseError(RemoteApiError):
+    """The vendor answered 2xx with a body we cannot understand (not JSON, missing fields)."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    appkey: str
+    appsecret: str
+
+    def authorization(self) -> str:
+        token = base64.b64encode(f"{self.appkey}:{self.appsecret}".encode()).decode("ascii")
+        return f"Basic {token}"
+
+    def __repr__(self) -> str:  # keep the secret out of logs and tracebacks
+        return "Credentials(appkey=***, appsecret=***)"
+
+
+class FileInfo(BaseModel):
+    """What we tell the vendor about the input file; `file_ext` is the *input* format."""
+
+    model_config = ConfigDict(frozen=True)
+
+    file_size: int = Field(gt=0)
+    file_md5: str = Field(pattern=r"^[0-9a-f]{32}$")
+    file_time: int = Field(ge=1)
+    file_ext: Literal["wav", "mp3"]
+
+
+class CreateTaskRequest(BaseModel):
+    """Body of POST /v3/pic/ecr/batch; `output_ext` is sent as the top-level `file_ext`."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    file_link: str
+    file_info: FileInfo
+    detection_mult: float = Field(ge=6.0, le=10.0)
+    click_len: int = Field(ge=5, le=30)
+    output_ext: Literal["mp3", "wav"] = Field(default="mp3", serialization_alias="file_ext")
+    priority: int = Field(ge=0, le=9)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True)
+
+
+class TaskResult(BaseModel):
+    """`data` of GET /v3/pic/ecr/result/{id}, normalised: numbers are numbers, blanks are None."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status: int
+    wait_time: int | None = None
+    voice_result: str | None = None
+    reason: str | None = None
+
+    @property
+    def status_name(self) -> str:
+        return STATUS_NAMES[self.status]
+
+
+def _as_int(value: Any) -> int | None:
+    """`"15"`, `15`, `15.0`, `" 15 "` → 15; anything else (None, "", "soon", NaN, True) → None."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return math.ceil(value) if math.isfinite(value) else None
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return int(text)
+        except ValueError:
+            try:
+                number = float(text)
+            except ValueError:
+                return None
+            return math.ceil(number) if math.isfinite(number) else None
+    return None
+
+
+def _as_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def parse_task_result(data: Any) -> TaskResult:
+    if not isinstance(data, Mapping):
+        raise RemoteApiResponseError(f"result response has no `data` object (got {type(data).__name__})")
+    status = _as_int(data.get("status"))
+    if status is None:
+        raise RemoteApiResponseError(f"result response has no readable `status` (got {data.get('status')!r})")
+    if status not in STATUS_NAMES:
+        raise RemoteApiResponseError(f"result response has unknown status {status}")
+    return TaskResult(
+        status=status,
+        wait_time=_as_int(data.get("wait_time")),
+        voice_result=_as_text(data.get("voice_result")),
+        reason=_as_text(data.get("reason")),
+    )
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """Seconds from a `Retry-After` header (delta-seconds or HTTP date); None if absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when is None:
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+class RemoteApiClient:
+    """Speaks the vendor API with timeouts, bounded retries and exponential backoff with jitter.
+
+    Retries cover connection errors, 5xx and 429 (waiting at least `Retry-After`, capped at
+    `max_retry_after_seconds` so one answer cannot park a Lambda until its timeout). A POST whose
+    read timed out is *not* resent here: the vendor may have created the task already, and the
+    caller's own retry (SQS redelivery) is the slower, more visible path for that rare case.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        credentials: Credentials | Callable[[], Credentials],
+        *,
+        connect_timeout: float = 3.05,
+        read_timeout: float = 20.0,
+        max_retries: int = 4,
+        backoff_base_seconds: float = 0.5,
+        backoff_max_seconds: float = 8.0,
+        max_retry_after_seconds: float = 30.0,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.base_url = base_url.rstrip("/")
+        self._credentials = credentials
+        self.timeout = (connect_timeout, read_timeout)
+        self.max_retries = max_retries
+        self.backoff_base_seconds = backoff_base_seconds
+        self.backoff_max_seconds = backoff_max_seconds
+        self.max_retry_after_seconds = max_retry_after_seconds
+        self.session = session or requests.Session()
+        self._sleep = sleep
+
+    def create_task(self, request: CreateTaskRequest) -> str:
+        data = self._call("POST", CREATE_PATH, body=request.to_json())
+        task_id = _as_text(data.get("task_id")) if isinstance(data, Mapping) else None
+        if not task_id:
+            raise RemoteApiResponseError("create response has no `data.task_id`")
+        return task_id
+
+    def get_result(self, task_id: str) -> TaskResult:
+        data = self._call("GET", RESULT_PATH.format(task_id=quote(task_id, safe="")))
+        return parse_task_result(data)
+
+    def _headers(self) -> dict[str, str]:
+        credentials = self._credentials() if callable(self._credentials) else self._credentials
+        return {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "Authorization": credentials.authorization(),
+        }
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        delay = min(self.backoff_max_seconds, self.backoff_base_seconds * (2**attempt))
+        delay = random.uniform(delay / 2, delay)  # equal jitter: spread retries of many Lambdas
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, self.max_retry_after_seconds))
+        return delay
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        url = f"{self.base_url}{path}"
+        last_problem = ""
+        last_status: int | None = None
+        for attempt in range(self.max_retries + 1):
+            retry_after: float | None = None
+            try:
+                response = self.session.request(method, url, json=body, headers=self._headers(), timeout=self.timeout)
+            except requests.ConnectionError as exc:
+                last_problem, last_status = f"cannot connect: {exc.__class__.__name__}", None
+            except requests.Timeout as exc:
+                if method != "GET":
+                    raise RemoteApiTransientError(f"{method} {path} timed out waiting for the answer") from exc
+                last_problem, last_status = "timed out", None
+            except requests.RequestException as exc:
+                raise RemoteApiTransientError(f"{method} {path} failed: {exc.__class__.__name__}") from exc
+            else:
+                if response.status_code == 429 or response.status_code >= 500:
+                    last_problem, last_status = f"HTTP {response.status_code}", response.status_code
+                    retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+                else:
+                    return self._unwrap(method, path, response)
+            if attempt < self.max_retries:
+                self._sleep(self._backoff(attempt, retry_after))
+        raise RemoteApiTransientError(
+            f"{method} {path} failed after {self.max_retries + 1} attempt(s): {last_problem}", http_status=last_status
+        )
+
+    @staticmethod
+    def _unwrap(method: str, path: str, response: requests.Response) -> Any:
+        status = response.status_code
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        code = _as_int(payload.get("code")) if isinstance(payload, Mapping) else None
+        msg = (_as_text(payload.get("msg")) or "") if isinstance(payload, Mapping) else ""
+        if status in (401, 403):
+            raise RemoteApiAuthError(
+                f"{method} {path} was refused with HTTP {status}: check the API credentials",
+                code=code,
+                msg=msg,
+                http_status=status,
+            )
+        if status >= 400:
+            detail = f" (code {code}: {msg})" if code is not None else ""
+            raise RemoteApiRejectedError(
+                f"{method} {path} was refused with HTTP {status}{detail}", code=code, msg=msg, http_status=status
+            )
+        if not isinstance(payload, Mapping):
+            raise RemoteApiResponseError(
+                f"{method} {path} answered HTTP {status} with a body that is not a JSON object"
+            )
+        if "code" not in payload:
+            raise RemoteApiResponseError(f"{method} {path} answered without a `code` field")
+        if code != 0:
+            raise RemoteApiRejectedError(
+                f"{method} {path} was refused by the vendor: code {payload.get('code')!r}: {msg or '(no message)'}",
+                code=code,
+                msg=msg,
+                http_status=status,
+            )
+        return payload.get("data")
+
+
+def credentials_from_secret(secret: Any) -> Credentials:
+    """Validate the Secrets Manager value `{"appkey": "...", "appsecret": "..."}` without echoing it."""
+    if isinstance(secret, (str, bytes)):
+        try:
+            secret = json.loads(secret)
+        except ValueError:
+            raise RemoteApiAuthError("the API secret is not JSON") from None
+    if not isinstance(secret, Mapping):
+        raise RemoteApiAuthError("the API secret is not a JSON object")
+    appkey, appsecret = secret.get("appkey"), secret.get("appsecret")
+    if not isinstance(appkey, str) or not isinstance(appsecret, str) or not appkey or not appsecret:
+        raise RemoteApiAuthError("the API secret must hold non-empty string fields `appkey` and `appsecret`")
+    return Credentials(appkey=appkey, appsecret=appsecret)

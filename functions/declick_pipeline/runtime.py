@@ -1,0 +1,78 @@
+"""Per-process objects, created on first use and then reused across warm invocations.
+
+Nothing here is built at import time: settings are validated on the first event (so a bad
+deploy reports the bad variable in the invocation error), AWS clients pick up whatever endpoint
+and credentials are current (moto in tests, `AWS_ENDPOINT_URL` in local runs), and `reset()`
+lets tests and the local runner point everything somewhere else between runs.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import boto3
+from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+from botocore.config import Config
+
+from declick_pipeline.remote_api import Credentials, RemoteApiClient, credentials_from_secret
+from declick_pipeline.settings import Settings, load_settings
+
+_lock = threading.Lock()
+_cache: dict[str, Any] = {}
+
+# Standard retry mode backs off on throttling; whatever still fails is raised and retried by SQS
+# redelivery or the state machine, which is where the slow retries belong.
+_BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=5, read_timeout=30)
+
+
+def _cached(name: str, build):
+    with _lock:
+        if name not in _cache:
+            _cache[name] = build()
+        return _cache[name]
+
+
+def reset() -> None:
+    """Forget settings, clients and cached secrets (tests, local runner)."""
+    with _lock:
+        _cache.clear()
+    parameters.clear_caches()
+
+
+def settings() -> Settings:
+    return _cached("settings", load_settings)
+
+
+def client(service: str):
+    return _cached(f"client:{service}", lambda: boto3.client(service, config=_BOTO_CONFIG))
+
+
+def credentials() -> Credentials:
+    """Read from Secrets Manager through the Powertools cache, so a rotated secret is seen within max_age."""
+    current = settings().require("API_SECRET_ARN")
+    secret = parameters.get_secret(current.api_secret_arn, transform="json", max_age=current.secret_max_age_seconds)
+    return credentials_from_secret(secret)
+
+
+def remote_api() -> RemoteApiClient:
+    def build() -> RemoteApiClient:
+        current = settings().require("API_BASE_URL", "API_SECRET_ARN")
+        return RemoteApiClient(
+            current.api_base_url,
+            credentials,
+            connect_timeout=current.api_connect_timeout_seconds,
+            read_timeout=current.api_read_timeout_seconds,
+            max_retries=current.api_max_retries,
+        )
+
+    return _cached("remote_api", build)
+
+
+def idempotency_store() -> DynamoDBPersistenceLayer:
+    def build() -> DynamoDBPersistenceLayer:
+        current = settings().require("IDEMPOTENCY_TABLE")
+        return DynamoDBPersistenceLayer(table_name=current.idempotency_table, boto3_client=client("dynamodb"))
+
+    return _cached("idempotency_store", build)
