@@ -1,0 +1,377 @@
+"""The worker pool and the scheduler thread that feeds it.
+
+Workers are long-lived spawned processes (never fork: the server process has threads), each
+with its own pipe, so that one task that runs past its limit or is cancelled can be killed
+without touching the others, and the engine's import cost is paid once per process, not per
+task. The scheduler hands a task to a worker only when that worker is idle; the queue stays in
+SQLite until then, which is what makes priorities real (a job handed out early could not be
+overtaken) and restarts lossless.
+
+The scheduler thread is the only code that moves tasks out of waiting/in-progress, apart from
+the operator's close, which it is told about.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import math
+import multiprocessing
+import queue
+import secrets
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import wait as wait_for
+from pathlib import Path
+
+from declick.service.codes import Code, Status, reason_text
+from declick.service.settings import ServiceSettings
+from declick.service.store import Task, TaskStore
+from declick.service.worker import worker_main
+
+log = logging.getLogger("declick.service")
+
+_RATE_KEY = "realtime_factor"
+_RATE_WEIGHT = 0.3  # weight of the newest measurement in the moving average
+
+
+class Estimator:
+    """Expected wall time of tasks, for `wait_time`.
+
+    A task costs a fixed overhead, its download at an assumed bandwidth and the engine's time,
+    which is proportional to the audio duration. The engine's real-time factor is learnt from
+    finished tasks (engine time only, so a slow `file_link` does not make the engine look slow)
+    and persisted, so a restarted service does not forget it.
+    """
+
+    def __init__(self, settings: ServiceSettings, store: TaskStore):
+        self.settings = settings
+        self.store = store
+        stored = store.get_meta(_RATE_KEY)
+        self.rate = float(stored) if stored else settings.initial_realtime_factor
+
+    def learn(self, audio_seconds: float, engine_seconds: float) -> None:
+        if audio_seconds <= 0 or engine_seconds <= 0:
+            return
+        sample = engine_seconds / audio_seconds
+        self.rate = (1 - _RATE_WEIGHT) * self.rate + _RATE_WEIGHT * sample
+        self.store.set_meta(_RATE_KEY, repr(self.rate))
+
+    def expected(self, task: Task) -> float:
+        duration = task.audio_seconds if task.audio_seconds else task.file_time
+        return (
+            self.settings.task_overhead_seconds
+            + task.file_size / self.settings.download_bytes_per_second
+            + self.rate * max(duration, 0.0)
+        )
+
+    def remaining(self, task: Task, now: float) -> float:
+        expected = self.expected(task)
+        elapsed = max(0.0, now - (task.started_at or now))
+        # Past its estimate we do not know how long it still needs: assume a quarter more.
+        return max(expected - elapsed, 0.25 * expected)
+
+    def seconds_until_done(self, task: Task, now: float | None = None) -> float:
+        """Seconds until `task` should be finished, given the queue ahead of it and the pool size."""
+        now = time.time() if now is None else now
+        if task.status == Status.IN_PROGRESS:
+            return self.remaining(task, now)
+        if task.status != Status.WAITING:
+            return 0.0
+        running = self.store.with_status(Status.IN_PROGRESS)
+        free_at = sorted(self.remaining(t, now) for t in running)[: self.settings.workers]
+        free_at += [0.0] * (self.settings.workers - len(free_at))
+        heapq.heapify(free_at)
+        for other in self.store.with_status(Status.WAITING):
+            if other.id == task.id:
+                break
+            heapq.heappush(free_at, heapq.heappop(free_at) + self.expected(other))
+        return heapq.heappop(free_at) + self.expected(task)
+
+    def wait_time(self, task: Task, now: float | None = None) -> int:
+        if task.status not in (Status.WAITING, Status.IN_PROGRESS):
+            return 0
+        seconds = math.ceil(self.seconds_until_done(task, now))
+        return int(min(max(seconds, self.settings.min_wait_seconds), self.settings.max_wait_seconds))
+
+
+@dataclass
+class _Slot:
+    process: multiprocessing.process.BaseProcess
+    conn: object
+    task_id: str | None = None
+    started: float = 0.0
+    job: dict | None = None
+
+
+class Runner:
+    def __init__(self, settings: ServiceSettings, store: TaskStore, estimator: Estimator):
+        self.settings = settings
+        self.store = store
+        self.estimator = estimator
+        self.data_dir = settings.resolved_data_dir
+        self.results_dir = self.data_dir / "results"
+        self.work_dir = self.data_dir / "work"
+        self._ctx = multiprocessing.get_context("spawn")
+        self._slots: list[_Slot] = []
+        self._stop = threading.Event()
+        self._closed: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._thread: threading.Thread | None = None
+        self._last_sweep = 0.0
+
+    # lifecycle -------------------------------------------------------------------------------
+    def start(self) -> None:
+        self.results_dir.mkdir(parents=True, exist_ok=True)
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self._recover()
+        self._slots = [self._spawn() for _ in range(self.settings.workers)]
+        self._thread = threading.Thread(target=self._loop, name="declick-scheduler", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the scheduler and every worker; a task cut short goes back to the queue."""
+        self._stop.set()
+        self.wake()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        for slot in self._slots:
+            self._shutdown_slot(slot, graceful=slot.task_id is None)
+            if slot.task_id is not None:
+                self.store.requeue(slot.task_id, refund_attempt=True)
+        self._slots = []
+        self._wake_r.close()
+        self._wake_w.close()
+
+    def wake(self) -> None:
+        try:
+            self._wake_w.send(b"x")
+        except OSError:
+            pass
+
+    def close_task(self, task_id: str) -> None:
+        """Called after the store marked `task_id` closed: stop its worker if it is running."""
+        self._closed.put(task_id)
+        self.wake()
+
+    def alive_workers(self) -> int:
+        return sum(1 for slot in self._slots if slot.process.is_alive())
+
+    # internals -------------------------------------------------------------------------------
+    def _recover(self) -> None:
+        """Tasks that were running when the service stopped go back to the queue (or fail)."""
+        for task in self.store.with_status(Status.IN_PROGRESS):
+            if task.attempts >= self.settings.max_attempts:
+                reason = reason_text(Code.PROCESSING_FAILED, f"interrupted {task.attempts} times")
+                self.store.finish(task.id, Status.FAILED, reason, only_from=[Status.IN_PROGRESS])
+            else:
+                self.store.requeue(task.id)
+                log.info("task requeued after restart", extra={"task_id": task.id})
+
+    def _spawn(self) -> _Slot:
+        parent, child = self._ctx.Pipe()
+        process = self._ctx.Process(target=worker_main, args=(child,), name="declick-worker", daemon=True)
+        process.start()
+        child.close()
+        return _Slot(process=process, conn=parent)
+
+    def _shutdown_slot(self, slot: _Slot, graceful: bool) -> None:
+        if graceful and slot.process.is_alive():
+            try:
+                slot.conn.send(None)
+            except OSError:
+                pass
+            slot.process.join(2.0)
+        if slot.process.is_alive():
+            slot.process.terminate()
+            slot.process.join(2.0)
+        if slot.process.is_alive():
+            slot.process.kill()
+            slot.process.join(2.0)
+        slot.conn.close()
+        slot.process.close()
+
+    def _replace(self, slot: _Slot) -> _Slot:
+        """Kill a worker (its task was cancelled, overran or crashed it) and start a fresh one."""
+        self._shutdown_slot(slot, graceful=False)
+        if slot.job is not None:  # a killed worker could not clean up after itself
+            Path(slot.job["work_path"]).unlink(missing_ok=True)
+            Path(slot.job["result_path"] + ".part").unlink(missing_ok=True)
+        fresh = self._spawn()
+        self._slots[self._slots.index(slot)] = fresh
+        return fresh
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._step()
+            except Exception:  # noqa: BLE001 - the scheduler must survive anything one task does
+                log.exception("scheduler step failed")
+                time.sleep(0.5)
+
+    def _step(self) -> None:
+        conns = [slot.conn for slot in self._slots]
+        ready = wait_for([*conns, self._wake_r], timeout=0.5)
+        if self._wake_r in ready:
+            try:
+                self._wake_r.recv(4096)
+            except OSError:
+                return
+        if self._stop.is_set():
+            return
+        for slot in list(self._slots):
+            if slot.conn in ready:
+                self._receive(slot)
+        self._handle_closed()
+        self._check_health()
+        now = time.time()
+        if now - self._last_sweep >= 1.0:
+            self._sweep(now)
+            self._last_sweep = now
+        self._dispatch()
+
+    def _receive(self, slot: _Slot) -> None:
+        try:
+            message = slot.conn.recv()
+        except (EOFError, OSError):
+            return  # the process died; _check_health deals with it
+        if message.get("kind") != "result":
+            return
+        task_id = slot.task_id
+        slot.task_id, slot.job = None, None
+        if task_id is None or message.get("id") != task_id:
+            return
+        if message["ok"]:
+            self._complete(task_id, message)
+        else:
+            if self.store.finish(task_id, Status.FAILED, message["reason"], only_from=[Status.IN_PROGRESS]):
+                log.info(
+                    "task failed", extra={"task_id": task_id, "code": message["code"], "reason": message["reason"]}
+                )
+
+    def _complete(self, task_id: str, message: dict) -> None:
+        task = self.store.get(task_id)
+        if task is None:
+            return
+        path = self.results_dir / f"{task_id}.{task.output_ext}"
+        done = self.store.complete(
+            task_id,
+            token=secrets.token_urlsafe(32),
+            path=str(path),
+            size=message["size"],
+            expires_at=time.time() + self.settings.result_ttl_seconds,
+            audio_seconds=message["audio_seconds"],
+            engine_seconds=message["engine_seconds"],
+            wall_seconds=message["wall_seconds"],
+            clicks=message.get("clicks"),
+        )
+        if not done:  # closed or timed out while it ran
+            path.unlink(missing_ok=True)
+            return
+        self.estimator.learn(message["audio_seconds"], message["engine_seconds"])
+        log.info(
+            "task complete",
+            extra={
+                "task_id": task_id,
+                "audio_seconds": round(message["audio_seconds"], 3),
+                "engine_seconds": round(message["engine_seconds"], 3),
+                "wall_seconds": round(message["wall_seconds"], 3),
+                "latency_seconds": round(time.time() - task.created_at, 3),
+            },
+        )
+
+    def _handle_closed(self) -> None:
+        while True:
+            try:
+                task_id = self._closed.get_nowait()
+            except queue.Empty:
+                return
+            for slot in list(self._slots):
+                if slot.task_id == task_id:
+                    self._replace(slot)
+
+    def _check_health(self) -> None:
+        now = time.monotonic()
+        for slot in list(self._slots):
+            task_id = slot.task_id
+            if not slot.process.is_alive():
+                exitcode = slot.process.exitcode
+                self._replace(slot)
+                if task_id is not None:
+                    self._worker_lost(task_id, f"worker exited with code {exitcode}")
+                else:
+                    log.warning("idle worker exited, replaced", extra={"exitcode": exitcode})
+            elif task_id is not None and now - slot.started > self.settings.max_processing_seconds:
+                self._replace(slot)
+                reason = f"processing took longer than {self.settings.max_processing_seconds:g} s"
+                if self.store.finish(task_id, Status.TIMED_OUT, reason, only_from=[Status.IN_PROGRESS]):
+                    log.warning("task timed out while running", extra={"task_id": task_id})
+
+    def _worker_lost(self, task_id: str, detail: str) -> None:
+        task = self.store.get(task_id)
+        if task is None or task.status != Status.IN_PROGRESS:
+            return
+        if task.attempts < self.settings.max_attempts:
+            self.store.requeue(task_id)
+            log.warning("worker lost, task requeued", extra={"task_id": task_id, "detail": detail})
+        else:
+            reason = reason_text(Code.PROCESSING_FAILED, f"{detail} (attempt {task.attempts})")
+            self.store.finish(task_id, Status.FAILED, reason, only_from=[Status.IN_PROGRESS])
+            log.error("worker lost, task failed", extra={"task_id": task_id, "detail": detail})
+
+    def _sweep(self, now: float) -> None:
+        for task in self.store.with_status(Status.WAITING):
+            if now - task.created_at > self.settings.max_queue_seconds:
+                reason = f"waited longer than {self.settings.max_queue_seconds:g} s in the queue"
+                if self.store.finish(task.id, Status.TIMED_OUT, reason, only_from=[Status.WAITING], now=now):
+                    log.warning("task timed out in the queue", extra={"task_id": task.id})
+        for task in self.store.with_status(Status.COMPLETE):
+            if task.expires_at is not None and task.expires_at <= now:
+                self.expire(task, now)
+
+    def expire(self, task: Task, now: float | None = None) -> None:
+        """A finished result past its lifetime: delete the file, the task becomes closed."""
+        if self.store.finish(task.id, Status.CLOSED, "result expired", only_from=[Status.COMPLETE], now=now):
+            if task.result_path:
+                Path(task.result_path).unlink(missing_ok=True)
+            self.store.clear_result(task.id)
+            log.info("result expired", extra={"task_id": task.id})
+
+    def _dispatch(self) -> None:
+        for slot in self._slots:
+            if slot.task_id is not None or not slot.process.is_alive():
+                continue
+            task = self.store.claim_next()
+            if task is None:
+                return
+            job = self._job(task)
+            try:
+                slot.conn.send(job)
+            except OSError:
+                self.store.requeue(task.id)
+                continue
+            slot.task_id, slot.job, slot.started = task.id, job, time.monotonic()
+            log.info("task started", extra={"task_id": task.id, "attempt": task.attempts, "priority": task.priority})
+
+    def _job(self, task: Task) -> dict:
+        return {
+            "id": task.id,
+            "file_link": task.file_link,
+            "file_size": task.file_size,
+            "file_md5": task.file_md5,
+            "file_time": task.file_time,
+            "input_ext": task.input_ext,
+            "detection_mult": task.detection_mult,
+            "click_len": task.click_len,
+            "output_ext": task.output_ext,
+            "work_path": str(self.work_dir / f"{task.id}.in"),
+            "result_path": str(self.results_dir / f"{task.id}.{task.output_ext}"),
+            "max_bytes": self.settings.max_input_bytes,
+            "download_timeout_seconds": self.settings.download_timeout_seconds,
+            "allowed_hosts": sorted(self.settings.allowed_hosts),
+            "max_audio_seconds": self.settings.max_audio_seconds,
+            "duration_tolerance_seconds": self.settings.duration_tolerance_seconds,
+            "duration_tolerance_ratio": self.settings.duration_tolerance_ratio,
+        }
