@@ -1,0 +1,69 @@
+"""Before/after picture of a declick run (used by ``declick clean --report`` and ``make demo``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+from .params import Click
+
+
+def _as_float(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x)
+    if x.ndim == 2:
+        x = x[:, 0]
+    if x.dtype.kind == "i":
+        return x.astype(np.float64) / float(2 ** (8 * x.dtype.itemsize - 1))
+    return x.astype(np.float64)
+
+
+def render_report(before: np.ndarray, after: np.ndarray, sample_rate: int, clicks: Sequence[Click],
+                  path: str | os.PathLike[str], title: str | None = None, channel: int = 0) -> None:
+    """Write a PNG: waveform and spectrogram before and after, detected clicks shaded in red.
+
+    ``before``/``after`` are ``(frames,)`` or ``(frames, channels)`` arrays (int or float);
+    one channel is drawn, and only that channel's clicks are marked. The lengths may differ
+    slightly (MP3 output); the common part is drawn.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    b = np.asarray(before)
+    a = np.asarray(after)
+    if b.ndim == 2:
+        b = b[:, min(channel, b.shape[1] - 1)]
+    if a.ndim == 2:
+        a = a[:, min(channel, a.shape[1] - 1)]
+    b, a = _as_float(b), _as_float(a)
+    n = min(len(a), len(b))
+    b, a = b[:n], a[:n]
+    t = np.arange(n) / sample_rate
+    spans = [(c.start / sample_rate, c.stop / sample_rate) for c in clicks if c.channel == channel]
+
+    fig, axes = plt.subplots(2, 2, figsize=(14, 7), sharex=True, constrained_layout=True)
+    for col, (label, sig) in enumerate((("before", b), ("after", a))):
+        ax = axes[0, col]
+        step = max(1, n // 20000)
+        ax.plot(t[::step], sig[::step], lw=0.5, color="tab:blue")
+        ax.set_title(f"waveform {label}")
+        ax.set_ylabel("amplitude")
+        for s0, s1 in spans:
+            ax.axvspan(s0, max(s1, s0 + 0.002), color="red", alpha=0.35, lw=0)
+        ax2 = axes[1, col]
+        if n >= 256:
+            nfft = 512 if sample_rate <= 24000 else 1024
+            with np.errstate(divide="ignore"):
+                ax2.specgram(sig, NFFT=min(nfft, n), Fs=sample_rate, noverlap=min(nfft, n) // 2,
+                             cmap="magma", vmin=-140)
+        ax2.set_title(f"spectrogram {label}")
+        ax2.set_ylabel("Hz")
+        ax2.set_xlabel("seconds")
+        for s0, _s1 in spans:
+            ax2.axvline(s0, color="cyan", alpha=0.5, lw=0.6, ymax=0.04)
+    fig.suptitle(title or f"{len(spans)} clicks repaired")
+    fig.savefig(os.fspath(path), dpi=80)
+    plt.close(fig)
