@@ -44,7 +44,14 @@ class ServiceHandle:
         self.stop()
 
 
-def run_in_thread(settings: ServiceSettings, host: str = "127.0.0.1", startup_timeout: float = 30.0) -> ServiceHandle:
+def run_in_thread(
+    settings: ServiceSettings,
+    host: str = "127.0.0.1",
+    startup_timeout: float = 30.0,
+    *,
+    start_workers: bool = True,
+) -> ServiceHandle:
+    """Serve on a free port of `host`; `start_workers=False` accepts tasks but never runs them."""
     import uvicorn
 
     from declick.service.app import create_app
@@ -56,7 +63,7 @@ def run_in_thread(settings: ServiceSettings, host: str = "127.0.0.1", startup_ti
     url = f"http://{host}:{port}"
     if settings.public_url is None:
         settings = settings.with_(public_url=url)
-    app = create_app(settings)
+    app = create_app(settings, start_workers=start_workers)
     config = uvicorn.Config(app, log_config=None, log_level="warning", lifespan="on", access_log=False)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="declick-service", daemon=True)
