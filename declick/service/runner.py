@@ -35,6 +35,9 @@ log = logging.getLogger("declick.service")
 
 _RATE_KEY = "realtime_factor"
 _RATE_WEIGHT = 0.3  # weight of the newest measurement in the moving average
+# A worker that dies before it is ready (broken install, out of memory) is restarted with a
+# growing delay instead of in a tight loop.
+_MIN_RESPAWN_DELAY, _MAX_RESPAWN_DELAY = 0.5, 30.0
 
 
 class Estimator:
@@ -97,6 +100,15 @@ class Estimator:
         return int(min(max(seconds, self.settings.min_wait_seconds), self.settings.max_wait_seconds))
 
 
+def _remove_leftovers(job: dict | None) -> None:
+    """Files of a job whose worker was killed or died (it could not clean up after itself)."""
+    if job is None:
+        return
+    Path(job["work_path"]).unlink(missing_ok=True)
+    for suffix in (".part", ".part.partial"):
+        Path(job["result_path"] + suffix).unlink(missing_ok=True)
+
+
 @dataclass
 class _Slot:
     process: multiprocessing.process.BaseProcess
@@ -104,6 +116,9 @@ class _Slot:
     task_id: str | None = None
     started: float = 0.0
     job: dict | None = None
+    ready: bool = False  # the process has imported the engine and waits for jobs
+    dead: bool = False  # exited; replaced once `respawn_at` has passed
+    respawn_at: float = 0.0
 
 
 class Runner:
@@ -121,6 +136,7 @@ class Runner:
         self._wake_r, self._wake_w = socket.socketpair()
         self._thread: threading.Thread | None = None
         self._last_sweep = 0.0
+        self._respawn_delay = _MIN_RESPAWN_DELAY
 
     # lifecycle -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -157,7 +173,7 @@ class Runner:
         self.wake()
 
     def alive_workers(self) -> int:
-        return sum(1 for slot in self._slots if slot.process.is_alive())
+        return sum(1 for slot in self._slots if not slot.dead and slot.process.is_alive())
 
     # internals -------------------------------------------------------------------------------
     def _recover(self) -> None:
@@ -178,6 +194,8 @@ class Runner:
         return _Slot(process=process, conn=parent)
 
     def _shutdown_slot(self, slot: _Slot, graceful: bool) -> None:
+        if slot.process is None:
+            return
         if graceful and slot.process.is_alive():
             try:
                 slot.conn.send(None)
@@ -192,13 +210,12 @@ class Runner:
             slot.process.join(2.0)
         slot.conn.close()
         slot.process.close()
+        slot.process = None
 
     def _replace(self, slot: _Slot) -> _Slot:
         """Kill a worker (its task was cancelled, overran or crashed it) and start a fresh one."""
         self._shutdown_slot(slot, graceful=False)
-        if slot.job is not None:  # a killed worker could not clean up after itself
-            Path(slot.job["work_path"]).unlink(missing_ok=True)
-            Path(slot.job["result_path"] + ".part").unlink(missing_ok=True)
+        _remove_leftovers(slot.job)
         fresh = self._spawn()
         self._slots[self._slots.index(slot)] = fresh
         return fresh
@@ -212,7 +229,7 @@ class Runner:
                 time.sleep(0.5)
 
     def _step(self) -> None:
-        conns = [slot.conn for slot in self._slots]
+        conns = [slot.conn for slot in self._slots if not slot.dead]
         ready = wait_for([*conns, self._wake_r], timeout=0.5)
         if self._wake_r in ready:
             try:
@@ -237,6 +254,10 @@ class Runner:
             message = slot.conn.recv()
         except (EOFError, OSError):
             return  # the process died; _check_health deals with it
+        if message.get("kind") == "ready":
+            slot.ready = True
+            self._respawn_delay = _MIN_RESPAWN_DELAY
+            return
         if message.get("kind") != "result":
             return
         task_id = slot.task_id
@@ -296,13 +317,25 @@ class Runner:
         now = time.monotonic()
         for slot in list(self._slots):
             task_id = slot.task_id
-            if not slot.process.is_alive():
+            if slot.dead:
+                if now >= slot.respawn_at:
+                    self._replace(slot)
+            elif not slot.process.is_alive():
                 exitcode = slot.process.exitcode
-                self._replace(slot)
+                _remove_leftovers(slot.job)
+                slot.task_id, slot.job = None, None
                 if task_id is not None:
                     self._worker_lost(task_id, f"worker exited with code {exitcode}")
+                if slot.ready:
+                    self._replace(slot)
+                    log.warning("worker exited, replaced", extra={"exitcode": exitcode})
                 else:
-                    log.warning("idle worker exited, replaced", extra={"exitcode": exitcode})
+                    slot.dead, slot.respawn_at = True, now + self._respawn_delay
+                    log.error(
+                        "worker died while starting",
+                        extra={"exitcode": exitcode, "retry_in_seconds": self._respawn_delay},
+                    )
+                    self._respawn_delay = min(self._respawn_delay * 2, _MAX_RESPAWN_DELAY)
             elif task_id is not None and now - slot.started > self.settings.max_processing_seconds:
                 self._replace(slot)
                 reason = f"processing took longer than {self.settings.max_processing_seconds:g} s"
@@ -341,7 +374,7 @@ class Runner:
 
     def _dispatch(self) -> None:
         for slot in self._slots:
-            if slot.task_id is not None or not slot.process.is_alive():
+            if slot.task_id is not None or slot.dead or not slot.ready:
                 continue
             task = self.store.claim_next()
             if task is None:
@@ -350,7 +383,7 @@ class Runner:
             try:
                 slot.conn.send(job)
             except OSError:
-                self.store.requeue(task.id)
+                self.store.requeue(task.id, refund_attempt=True)
                 continue
             slot.task_id, slot.job, slot.started = task.id, job, time.monotonic()
             log.info("task started", extra={"task_id": task.id, "attempt": task.attempts, "priority": task.priority})

@@ -91,7 +91,8 @@ def run_job(job: dict) -> dict:
         return {"kind": "result", "id": job["id"], "ok": False, "code": int(code), "reason": reason_text(code, detail)}
     finally:
         work.unlink(missing_ok=True)
-        Path(job["result_path"] + ".part").unlink(missing_ok=True)
+        for leftover in (".part", ".part.partial"):
+            Path(job["result_path"] + leftover).unlink(missing_ok=True)
 
 
 def _download(job: dict, work: Path) -> tuple[int, str]:
@@ -162,7 +163,7 @@ def _check_audio(job: dict, work: Path) -> float:
 
 
 def _clean(job: dict, work: Path) -> tuple[float, int | None]:
-    from declick.engine import AudioReadError, DeclickParams, ParameterError, clean_file
+    from declick.engine import AudioReadError, AudioWriteError, DeclickParams, ParameterError, clean_file
 
     result = Path(job["result_path"])
     part = Path(job["result_path"] + ".part")
@@ -172,8 +173,10 @@ def _clean(job: dict, work: Path) -> tuple[float, int | None]:
         started = time.monotonic()
         summary = clean_file(str(work), str(part), params, out_format=job["output_ext"])
         elapsed = time.monotonic() - started
-    except ParameterError as exc:
-        raise TaskError(Code.BAD_PARAMETERS, str(exc)) from None
+    except ParameterError as exc:  # ranges were validated on submission: this is the audio (e.g. its rate)
+        raise TaskError(Code.UNSUPPORTED_FORMAT, str(exc)) from None
+    except AudioWriteError as exc:
+        raise TaskError(Code.PROCESSING_FAILED, str(exc)) from None
     except AudioReadError as exc:
         raise TaskError(Code.UNSUPPORTED_FORMAT, f"cannot decode the audio: {exc}") from None
     os.replace(part, result)
