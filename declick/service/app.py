@@ -290,6 +290,8 @@ def create_app(settings: ServiceSettings, *, start_workers: bool = True) -> Fast
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # an unparsable body: a request error like any other, HTTP 200
+            return envelope(Code.BAD_PARAMETERS, _error_message(Code.BAD_PARAMETERS, str(exc.detail)))
         code = Code.NOT_FOUND if exc.status_code == 404 else Code.BAD_PARAMETERS
         return envelope(code, _error_message(code, str(exc.detail)), status_code=exc.status_code)
 

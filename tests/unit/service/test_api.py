@@ -187,8 +187,8 @@ def test_every_bad_value_is_refused_with_its_code(service, valid, path, value, c
 
 @pytest.mark.parametrize(
     "raw",
-    [b"", b"{not json", b"[]", b"null", b'"text"', b'{"file_link": NaN}'],
-    ids=["empty", "broken", "array", "null", "string", "nan"],
+    [b"", b"{not json", b"[]", b"null", b'"text"', b'{"file_link": NaN}', b"\xff\xfe\x00garbage"],
+    ids=["empty", "broken", "array", "null", "string", "nan", "not utf-8"],
 )
 def test_malformed_bodies_are_bad_parameters(service, raw):
     handle, client = service
