@@ -27,6 +27,9 @@ PYTHON_VERSION = "3.12"
 # of our dependencies (soundfile with its bundled libsndfile) only ship the native library in those.
 PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_28_x86_64")
 PLACEHOLDER_IMAGE = "public.ecr.aws/sam/build-python3.12:latest"
+# Pulled in transitively (aws-xray-sdk needs botocore) but shipped by the Lambda runtime as a
+# matched set with boto3: a layer copy would shadow the runtime's botocore under its boto3.
+RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")
 
 
 def pip_command(requirements: Path, target: Path) -> list[str]:
@@ -66,10 +69,17 @@ class PipLayerBundling:
                 f"bundling the Lambda layer from {self.requirements} failed (exit {result.returncode}):\n"
                 f"{result.stdout[-4000:]}{result.stderr[-4000:]}"
             )
-        # Caches and tests of the dependencies only cost layer space and cold-start time.
-        for junk in list(target.rglob("__pycache__")) + [p for p in target.glob("*/tests") if p.is_dir()]:
-            shutil.rmtree(junk, ignore_errors=True)
+        prune_layer(target)
         return True
+
+
+def prune_layer(target: Path) -> None:
+    """Drop runtime-provided SDK packages, caches and the dependencies' own test suites."""
+    junk = [target / name for name in RUNTIME_PROVIDED]
+    junk += [p for name in RUNTIME_PROVIDED for p in target.glob(f"{name}-*.dist-info")]
+    junk += list(target.rglob("__pycache__")) + [p for p in target.glob("*/tests") if p.is_dir()]
+    for path in junk:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def dependencies_layer_code(functions_dir: Path) -> lambda_.Code:
