@@ -430,9 +430,16 @@ class EmulatedAws:
         for name in list(sys.modules):
             if self._ours(name):
                 self._saved_modules[name] = sys.modules.pop(name)
+        self._forget_sdk_caches()
+
+    @staticmethod
+    def _forget_sdk_caches() -> None:
+        """SDK objects cached at process level would keep talking to a previous emulator."""
         import boto3
+        from aws_lambda_powertools.utilities import parameters
 
         boto3.DEFAULT_SESSION = None
+        parameters.clear_caches()
 
     def _ours(self, dotted: str) -> bool:
         return any(dotted == p or dotted.startswith(p + ".") for p in self.handler_packages)
@@ -443,6 +450,7 @@ class EmulatedAws:
                 del sys.modules[name]
         sys.modules.update(self._saved_modules)
         self._saved_modules.clear()
+        self._forget_sdk_caches()
 
     def client(self, service: str) -> Any:
         import boto3
