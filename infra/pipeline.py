@@ -216,7 +216,6 @@ class Pipeline(Construct):
             environment=environment,
             description=f"Declick pipeline: {name}",
         )
-        function.node.add_dependency(log_group)
         acknowledge(
             function,
             "AwsSolutions-L1",

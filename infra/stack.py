@@ -16,7 +16,7 @@ from infra.config import StackConfig, context_of, load_config
 from infra.monitoring import Monitoring
 from infra.nag import acknowledge
 from infra.notifications import Notifications
-from infra.pipeline import Pipeline, submit_timeout
+from infra.pipeline import Pipeline, sizing
 from infra.storage import Storage
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,7 +29,14 @@ class DeclickStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: StackConfig | None = None, **kwargs: Any):
         super().__init__(scope, construct_id, **kwargs)
         self.config = config or load_config(context_of(self.node))
-        self.storage = Storage(self, "Storage", config=self.config, submit_timeout=submit_timeout(self.config))
+        sizes = sizing(self.config)
+        self.storage = Storage(
+            self,
+            "Storage",
+            config=self.config,
+            submit_timeout=sizes["submit_task"].timeout,
+            dead_letter_timeout=sizes["report_dead_letter"].timeout,
+        )
         self.notifications = Notifications(self, "Notifications", config=self.config)
         self.pipeline = Pipeline(
             self, "Pipeline", config=self.config, storage=self.storage, notifications=self.notifications

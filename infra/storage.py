@@ -19,7 +19,15 @@ from infra.nag import acknowledge
 
 
 class Storage(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, config: StackConfig, submit_timeout: Duration) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StackConfig,
+        submit_timeout: Duration,
+        dead_letter_timeout: Duration,
+    ) -> None:
         super().__init__(scope, construct_id)
         removal = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
 
@@ -49,11 +57,14 @@ class Storage(Construct):
             "OutputBucket", config, removal, config.output_expiration_days, log_prefix="output/"
         )
 
+        # AWS guidance for Lambda consumers: visibility timeout at least six times the function
+        # timeout, so that a message is not handed out again while a (retried) batch still runs.
         self.dead_letter_queue = sqs.Queue(
             self,
             "SubmitDeadLetterQueue",
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
+            visibility_timeout=Duration.seconds(dead_letter_timeout.to_seconds() * 6),
             retention_period=Duration.days(14),
         )
         acknowledge(
@@ -62,8 +73,6 @@ class Storage(Construct):
             "This queue is the dead-letter queue of the submit queue; a DLQ of a DLQ would only hide failures "
             "(its consumer reports every dead upload and an alarm watches its depth).",
         )
-        # AWS guidance: visibility timeout at least six times the consumer's timeout, so that
-        # Lambda's retries of a throttled batch do not make messages visible again mid-flight.
         self.submit_queue = sqs.Queue(
             self,
             "SubmitQueue",
