@@ -58,6 +58,12 @@ class EngineConfig:
     context: int
     lookaround: int
     hop: int
+    t_min: int
+    t_max: int
+    onset_gap: int
+    onset_win: int
+    low_ratio: float
+    bridge: int
 
     @classmethod
     def make(cls, sample_rate: int, params: DeclickParams) -> EngineConfig:
@@ -70,16 +76,20 @@ class EngineConfig:
         scale_win = max(3, int(round(scale_ms / 2.5))) | 1
         max_core = int(round(params.click_len_ms * ms))
         gap = max(order_detect, int(round(1.0 * ms)))
-        pre = max(2, int(round(0.3 * ms)))
-        post_min = max(2, int(round(0.5 * ms)))
+        pre = max(2, int(round(0.1 * ms)))
+        post_min = max(2, int(round(0.1 * ms)))
         order_restore = int(np.clip(round(sr / 1000), 16, 64))
         order_click = int(np.clip(round(sr / 4000), 6, 16))
         context = int(round(20 * ms))
         max_region = max_core + pre + max_core + post_min
         lookaround = max_region + 2 * order_restore + context + 2 * scale_win * sub + 4 * frame + 4 * order_detect
         hop = max(int(round(3.0 * sr)), 4 * lookaround)
+        t_min, t_max = int(round(2.5 * ms)), int(round(16 * ms))
+        onset_gap, onset_win = int(round(3 * ms)), int(round(40 * ms))
+        lookaround = max(lookaround, max_core + onset_win + t_max + frame)
         return cls(sr, params.detection_mult, order_detect, frame, sub, scale_win, max_core, gap, pre, post_min,
-                   order_restore, order_click, context, lookaround, hop)
+                   order_restore, order_click, context, lookaround, hop, t_min, t_max, onset_gap, onset_win,
+                   0.3, max(2, int(round(0.15 * ms))))
 
 
 # --------------------------------------------------------------------------------------------
@@ -169,8 +179,8 @@ def detection_margin(cfg: EngineConfig) -> int:
     return 2 * cfg.frame + cfg.order_detect
 
 
-def prediction_errors(x: np.ndarray, cfg: EngineConfig) -> tuple[np.ndarray, int]:
-    """Combined two-sided prediction error of ``x`` and the index of its first sample.
+def prediction_errors(x: np.ndarray, cfg: EngineConfig) -> tuple[np.ndarray, np.ndarray, int]:
+    """Combined two-sided prediction error of ``x``, the signed forward error, and the index of their first sample.
 
     The forward error of a frame uses a model fitted on the audio just *before* the frame and
     the backward error one fitted just *after* it, so a click never spoils the model that
@@ -184,7 +194,7 @@ def prediction_errors(x: np.ndarray, cfg: EngineConfig) -> tuple[np.ndarray, int
     m = detection_margin(cfg)
     frames = (len(x) - 2 * m) // length
     if frames <= 0:
-        return np.zeros(0), m
+        return np.zeros(0), np.zeros(0), m
     # window j covers [m - width + j*length, m + j*length): it ends where frame j starts
     a = _window_filters(x, m - width, frames + 3, length, width, p, cfg.sample_rate)
     fwd = a[:frames]
@@ -195,7 +205,7 @@ def prediction_errors(x: np.ndarray, cfg: EngineConfig) -> tuple[np.ndarray, int
     for k in range(p + 1):
         ef += fwd[:, k:k + 1] * x[m - k:m - k + n].reshape(frames, length)
         eb += bwd[:, k:k + 1] * x[m + k:m + k + n].reshape(frames, length)
-    return np.minimum(np.abs(ef), np.abs(eb)).ravel(), m
+    return np.minimum(np.abs(ef), np.abs(eb)).ravel(), ef.ravel(), m
 
 
 def local_scale(err: np.ndarray, cfg: EngineConfig) -> np.ndarray:
@@ -214,10 +224,52 @@ def local_scale(err: np.ndarray, cfg: EngineConfig) -> np.ndarray:
     return np.repeat(sigma, sub)[:n]
 
 
-def detect_cores(x: np.ndarray, cfg: EngineConfig) -> list[tuple[int, int]]:
-    """Spans ``[start, stop)`` (indices into ``x``) of samples whose prediction error is suspicious.
+def _periodic(ef: np.ndarray, cs: int, ce: int, cfg: EngineConfig) -> bool:
+    """True when the error burst repeats one pitch period earlier or later (a glottal pulse).
 
-    Nearby suspicious samples are grouped; the span is the raw evidence, before margins.
+    Voiced speech excites the vocal tract with sharp pulses that no short AR model predicts;
+    unlike a click, such a pulse has a look-alike 2.5-16 ms before or after it.
+    """
+    h = cfg.order_detect
+    a = ef[max(0, cs - h):ce + h]
+    ea = float(a @ a)
+    if ea <= 0 or len(a) > cfg.t_max:
+        return False
+    t_min, t_max = cfg.t_min, cfg.t_max
+    for sign in (-1, 1):
+        lo = cs - h + (t_min if sign > 0 else -t_max)
+        hi = lo + len(a) + t_max - t_min
+        if lo < 0 or hi > len(ef) or cs - h < 0:
+            continue
+        seg = ef[lo:hi]
+        corr = np.correlate(seg, a, mode="valid")
+        c2 = np.concatenate(([0.0], np.cumsum(seg * seg)))
+        energy = c2[len(a):] - c2[:-len(a)]
+        ok = (energy > 0.2 * ea) & (energy < 5.0 * ea)
+        if np.any(ok & (corr > 0.5 * np.sqrt(np.maximum(energy, 1e-300) * ea))):
+            return True
+    return False
+
+
+def _onset(x: np.ndarray, cs: int, cfg: EngineConfig) -> bool:
+    """True when the signal after the event is much louder than before it: a plosive or note
+    onset, not a click riding on an otherwise steady signal."""
+    before = x[max(0, cs - cfg.onset_win):max(0, cs - cfg.onset_gap)]
+    after = x[cs + cfg.max_core + cfg.onset_gap:cs + cfg.max_core + cfg.onset_win]
+    if len(before) < cfg.onset_gap or len(after) < cfg.onset_gap:
+        return False
+    eb = float(np.mean(before * before))
+    ea = float(np.mean(after * after))
+    return ea > 100.0 * eb + 1e-12
+
+
+def detect_cores(x: np.ndarray, cfg: EngineConfig) -> list[tuple[int, int, int, int]]:
+    """Suspicious events as ``(start, stop, grown_start, grown_stop)`` indices into ``x``.
+
+    ``[start, stop)`` groups the samples above the threshold (its length decides whether the
+    event is short enough to be a click); the grown span adds the neighbouring samples above a
+    lower threshold, which is what gets restored. Events
+    that look like the signal's own transients (glottal pulses, onsets) are dropped.
     """
     m = detection_margin(cfg)
     need = len(x) - 2 * m
@@ -226,16 +278,34 @@ def detect_cores(x: np.ndarray, cfg: EngineConfig) -> list[tuple[int, int]]:
     frames = -(-need // cfg.frame)
     pad = frames * cfg.frame - need
     xp = _pad_edges(x, 0, pad)
-    err, off = prediction_errors(xp, cfg)
+    err, ef, off = prediction_errors(xp, cfg)
     err = err[:need]
     thr = cfg.detection_mult * local_scale(err, cfg)
     idx = np.flatnonzero(err > thr)
     if idx.size == 0:
         return []
     breaks = np.flatnonzero(np.diff(idx) > cfg.gap)
-    starts = np.concatenate(([idx[0]], idx[breaks + 1])) + off
-    stops = np.concatenate((idx[breaks], [idx[-1]])) + off + 1
-    return list(zip(starts.tolist(), stops.tolist(), strict=True))
+    starts = np.concatenate(([idx[0]], idx[breaks + 1]))
+    stops = np.concatenate((idx[breaks], [idx[-1]])) + 1
+    # hysteresis: grow each core over the neighbouring samples above a lower threshold (the
+    # attack and the decaying tail of a click), bridging short dips at the error's zero crossings
+    low = err > cfg.low_ratio * thr
+    bridge = cfg.bridge
+    low = maximum_filter1d(low.astype(np.uint8), size=2 * bridge + 1).astype(bool)
+    edges = np.flatnonzero(np.diff(np.concatenate(([False], low, [False])).astype(np.int8)))
+    run_lo, run_hi = edges[0::2], edges[1::2]
+    cores = []
+    for cs, ce in zip(starts.tolist(), stops.tolist(), strict=True):
+        if _periodic(ef, cs, ce, cfg) or _onset(x, cs + off, cfg):
+            continue
+        k = int(np.searchsorted(run_lo, cs, side="right")) - 1
+        gs, ge = cs, ce
+        if k >= 0 and run_hi[k] >= ce:
+            gs = max(int(run_lo[k]) + bridge, cs - cfg.max_core)
+            ge = min(int(run_hi[k]) - bridge, ce + cfg.max_core)
+        gs, ge = min(gs, cs), max(ge, ce)
+        cores.append((cs + off, ce + off, gs + off, ge + off))
+    return cores
 
 
 # --------------------------------------------------------------------------------------------
@@ -423,16 +493,15 @@ class Declicker:
             xw = _pad_edges(real, before, after)
             lo, hi = before, before + len(real)
             origin = w0 - before  # absolute frame of xw[0]
-            for cs, ce in detect_cores(xw, cfg):
+            for cs, ce, gs, ge in detect_cores(xw, cfg):
                 a_start = cs + origin
                 if not c0 <= a_start < c1 or cs >= hi:
                     continue
                 if ce - cs > cfg.max_core + cfg.order_detect:
                     self.report.skipped_long += 1
                     continue
-                post = max(cfg.post_min, (ce - cs) // 2)
-                s = max(cs - cfg.pre, lo, self._carry[ch] - origin)
-                e = min(ce + post, hi)
+                s = max(gs - cfg.pre, lo, self._carry[ch] - origin)
+                e = min(ge + cfg.post_min, hi)
                 if e <= s:
                     continue
                 res = restore_span(xw, s, e, cfg, lo, hi)
