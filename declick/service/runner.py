@@ -22,6 +22,7 @@ import secrets
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import wait as wait_for
 from pathlib import Path
@@ -45,32 +46,44 @@ class Estimator:
 
     A task costs a fixed overhead, its download at an assumed bandwidth and the engine's time,
     which is proportional to the audio duration. The engine's real-time factor is learnt from
-    finished tasks (engine time only, so a slow `file_link` does not make the engine look slow)
-    and persisted, so a restarted service does not forget it.
+    finished tasks, per output format (MP3 encoding costs more than the declicking itself), from
+    engine time only (so a slow `file_link` does not make the engine look slow), and persisted,
+    so a restarted service does not forget it. A running task's remaining time comes from the
+    progress its worker reports, once there is some.
     """
 
     def __init__(self, settings: ServiceSettings, store: TaskStore):
         self.settings = settings
         self.store = store
-        stored = store.get_meta(_RATE_KEY)
-        self.rate = float(stored) if stored else settings.initial_realtime_factor
+        self.rates: dict[str, float] = {}
+        for fmt in ("mp3", "wav"):
+            stored = store.get_meta(f"{_RATE_KEY}:{fmt}")
+            self.rates[fmt] = float(stored) if stored else settings.initial_realtime_factor
+        # task id -> (fraction done, engine seconds so far, time.time() of the report); set by the runner
+        self.progress: Callable[[str], tuple[float, float, float] | None] = lambda task_id: None
 
-    def learn(self, audio_seconds: float, engine_seconds: float) -> None:
-        if audio_seconds <= 0 or engine_seconds <= 0:
+    def learn(self, output_ext: str, audio_seconds: float, engine_seconds: float) -> None:
+        if audio_seconds <= 0 or engine_seconds <= 0 or output_ext not in self.rates:
             return
         sample = engine_seconds / audio_seconds
-        self.rate = (1 - _RATE_WEIGHT) * self.rate + _RATE_WEIGHT * sample
-        self.store.set_meta(_RATE_KEY, repr(self.rate))
+        self.rates[output_ext] = (1 - _RATE_WEIGHT) * self.rates[output_ext] + _RATE_WEIGHT * sample
+        self.store.set_meta(f"{_RATE_KEY}:{output_ext}", repr(self.rates[output_ext]))
 
     def expected(self, task: Task) -> float:
         duration = task.audio_seconds if task.audio_seconds else task.file_time
+        rate = self.rates.get(task.output_ext, self.settings.initial_realtime_factor)
         return (
             self.settings.task_overhead_seconds
             + task.file_size / self.settings.download_bytes_per_second
-            + self.rate * max(duration, 0.0)
+            + rate * max(duration, 0.0)
         )
 
     def remaining(self, task: Task, now: float) -> float:
+        report = self.progress(task.id)
+        if report is not None and report[0] >= 0.02:
+            fraction, engine_seconds, reported_at = report
+            left = engine_seconds * (1 - fraction) / fraction - max(0.0, now - reported_at)
+            return max(left, 0.5)
         expected = self.expected(task)
         elapsed = max(0.0, now - (task.started_at or now))
         # Past its estimate we do not know how long it still needs: assume a quarter more.
@@ -116,6 +129,7 @@ class _Slot:
     task_id: str | None = None
     started: float = 0.0
     job: dict | None = None
+    progress: tuple[float, float, float] | None = None  # see Estimator.progress
     ready: bool = False  # the process has imported the engine and waits for jobs
     dead: bool = False  # exited; replaced once `respawn_at` has passed
     respawn_at: float = 0.0
@@ -137,6 +151,7 @@ class Runner:
         self._thread: threading.Thread | None = None
         self._last_sweep = 0.0
         self._respawn_delay = _MIN_RESPAWN_DELAY
+        estimator.progress = self.progress_of
 
     # lifecycle -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -171,6 +186,12 @@ class Runner:
         """Called after the store marked `task_id` closed: stop its worker if it is running."""
         self._closed.put(task_id)
         self.wake()
+
+    def progress_of(self, task_id: str) -> tuple[float, float, float] | None:
+        for slot in list(self._slots):
+            if slot.task_id == task_id:
+                return slot.progress
+        return None
 
     def alive_workers(self) -> int:
         return sum(1 for slot in self._slots if not slot.dead and slot.process.is_alive())
@@ -258,10 +279,14 @@ class Runner:
             slot.ready = True
             self._respawn_delay = _MIN_RESPAWN_DELAY
             return
+        if message.get("kind") == "progress":
+            if message.get("id") == slot.task_id and message["total"] > 0:
+                slot.progress = (message["done"] / message["total"], message["engine_seconds"], time.time())
+            return
         if message.get("kind") != "result":
             return
         task_id = slot.task_id
-        slot.task_id, slot.job = None, None
+        slot.task_id, slot.job, slot.progress = None, None, None
         if task_id is None or message.get("id") != task_id:
             return
         if message["ok"]:
@@ -291,7 +316,7 @@ class Runner:
         if not done:  # closed or timed out while it ran
             path.unlink(missing_ok=True)
             return
-        self.estimator.learn(message["audio_seconds"], message["engine_seconds"])
+        self.estimator.learn(task.output_ext, message["audio_seconds"], message["engine_seconds"])
         log.info(
             "task complete",
             extra={
@@ -323,7 +348,7 @@ class Runner:
             elif not slot.process.is_alive():
                 exitcode = slot.process.exitcode
                 _remove_leftovers(slot.job)
-                slot.task_id, slot.job = None, None
+                slot.task_id, slot.job, slot.progress = None, None, None
                 if task_id is not None:
                     self._worker_lost(task_id, f"worker exited with code {exitcode}")
                 if slot.ready:
@@ -385,7 +410,7 @@ class Runner:
             except OSError:
                 self.store.requeue(task.id, refund_attempt=True)
                 continue
-            slot.task_id, slot.job, slot.started = task.id, job, time.monotonic()
+            slot.task_id, slot.job, slot.started, slot.progress = task.id, job, time.monotonic(), None
             log.info("task started", extra={"task_id": task.id, "attempt": task.attempts, "priority": task.priority})
 
     def _job(self, task: Task) -> dict:

@@ -21,6 +21,7 @@ from declick.service.codes import Code, reason_text
 
 _WAV_FORMATS = frozenset({"WAV", "WAVEX", "RF64"})
 _MP3_FORMATS = frozenset({"MP3", "MPEG"})
+_PROGRESS_INTERVAL = 0.5  # seconds between progress messages to the scheduler
 
 
 class TaskError(Exception):
@@ -55,17 +56,17 @@ def worker_main(conn, ready_message: str = "ready") -> None:
             return
         if job is None:
             return
-        conn.send(run_job(job))
+        conn.send(run_job(job, conn))
 
 
-def run_job(job: dict) -> dict:
+def run_job(job: dict, conn=None) -> dict:
     started = time.monotonic()
     work = Path(job["work_path"])
     try:
         size, md5 = _download(job, work)
         _verify(job, size, md5)
         audio_seconds = _check_audio(job, work)
-        engine_seconds, clicks = _clean(job, work)
+        engine_seconds, clicks = _clean(job, work, conn)
         result = Path(job["result_path"])
         return {
             "kind": "result",
@@ -162,7 +163,7 @@ def _check_audio(job: dict, work: Path) -> float:
     return duration
 
 
-def _clean(job: dict, work: Path) -> tuple[float, int | None]:
+def _clean(job: dict, work: Path, conn=None) -> tuple[float, int | None]:
     from declick.engine import AudioReadError, AudioWriteError, DeclickParams, ParameterError, clean_file
 
     result = Path(job["result_path"])
@@ -171,7 +172,17 @@ def _clean(job: dict, work: Path) -> tuple[float, int | None]:
     try:
         params = DeclickParams(detection_mult=float(job["detection_mult"]), click_len_ms=float(job["click_len"]))
         started = time.monotonic()
-        summary = clean_file(str(work), str(part), params, out_format=job["output_ext"])
+        last_report = [started]
+
+        def progress(done: int, total: int) -> None:
+            # Throttled: the scheduler only needs it for wait_time estimates.
+            now = time.monotonic()
+            if conn is not None and now - last_report[0] >= _PROGRESS_INTERVAL:
+                last_report[0] = now
+                message = {"kind": "progress", "id": job["id"], "done": done, "total": total}
+                conn.send({**message, "engine_seconds": now - started})
+
+        summary = clean_file(str(work), str(part), params, out_format=job["output_ext"], progress=progress)
         elapsed = time.monotonic() - started
     except ParameterError as exc:  # ranges were validated on submission: this is the audio (e.g. its rate)
         raise TaskError(Code.UNSUPPORTED_FORMAT, str(exc)) from None
