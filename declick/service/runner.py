@@ -109,7 +109,7 @@ class Estimator:
     def wait_time(self, task: Task, now: float | None = None) -> int:
         if task.status not in (Status.WAITING, Status.IN_PROGRESS):
             return 0
-        seconds = math.ceil(self.seconds_until_done(task, now))
+        seconds = math.ceil(self.seconds_until_done(task, now) - 1e-6)  # 10.000000000000002 is 10
         return int(min(max(seconds, self.settings.min_wait_seconds), self.settings.max_wait_seconds))
 
 
