@@ -2,10 +2,10 @@
 
 `LocalPipeline` synthesizes the CDK app (unless given a template), deploys it on the emulator,
 and points the handlers at an API endpoint: our own service started on a free loopback port,
-or any URL given (the vendor, a fake vendor in tests). Only a few local values are changed from
-the synthesized environment, all in `LOCAL_ENV` plus the endpoint itself: waits are short, so a
-run takes seconds, and the endpoint's own host:port is exempt from the https/public-address rule
-so that results on 127.0.0.1 can be downloaded.
+or any URL given (the vendor, a fake vendor in tests). The stack is synthesized with
+`LOCAL_CONTEXT` (short waits, so a run takes seconds); on top of the synthesized environment only
+`LOCAL_ENV` and the endpoint are set, and the endpoint's own host:port is exempt from the
+https/public-address rule so that results on 127.0.0.1 can be downloaded.
 """
 
 from __future__ import annotations
@@ -24,14 +24,22 @@ from urllib.parse import urlsplit
 
 from declick.local.emulator import EmulatedAws, Notification
 
-# Local-only handler settings: the remote side's `wait_time` is clamped to 0..2 s (moto's Wait
-# states really sleep). Everything else comes from the synthesized template.
+# Local-only stack configuration (CDK context): the remote side's `wait_time` is clamped to
+# 0..2 s and failed tasks are retried after 1 s, because moto's Wait states and retry intervals
+# really sleep. Everything else is the stack's own configuration.
+LOCAL_CONTEXT: dict[str, Any] = {
+    "declick:waitMinSeconds": 0,
+    "declick:waitDefaultSeconds": 1,
+    "declick:waitMaxSeconds": 2,
+    "declick:taskRetryIntervalSeconds": 1,
+}
+# Local-only handler environment, on top of the synthesized one. The API URL is set here rather
+# than through the context because the stack (rightly) accepts only https endpoints.
 LOCAL_ENV = {
-    "WAIT_MIN_SECONDS": "0",
-    "WAIT_DEFAULT_SECONDS": "1",
-    "WAIT_MAX_SECONDS": "2",
     "POWERTOOLS_TRACE_DISABLED": "true",
 }
+
+_TEMPLATES: dict[str, dict[str, Any]] = {}
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -47,9 +55,14 @@ def host_port(url: str) -> str:
 
 
 def synthesized_template(context: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The CDK app's template with `LOCAL_CONTEXT` (+ `context`); synthesized once per process."""
     from infra.stack import synth_template
 
-    return synth_template(context=dict(context) if context else None)
+    merged = {**LOCAL_CONTEXT, **(context or {})}
+    cache_key = json.dumps(merged, sort_keys=True)
+    if cache_key not in _TEMPLATES:
+        _TEMPLATES[cache_key] = synth_template(context=merged)
+    return json.loads(json.dumps(_TEMPLATES[cache_key]))
 
 
 @dataclass(frozen=True)
