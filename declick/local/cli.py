@@ -57,6 +57,9 @@ def run(args: argparse.Namespace) -> int:
     import json
     import logging
 
+    # CDK's jsii runtime prints a Node.js support banner on every synth; it is not ours to act on.
+    os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+
     from declick.local.runner import LocalPipeline
 
     missing = [str(path) for path in args.files if not path.is_file()]
@@ -76,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
     with open(log_path, "w", encoding="utf-8") as log, contextlib.redirect_stdout(log):
         handler = logging.StreamHandler(log)
         logging.getLogger().addHandler(handler)
+        logging.captureWarnings(True)  # library warnings raised inside handlers belong in the log
         try:
             _say("starting the emulated AWS (moto) and deploying the synthesized stack...")
             pipeline = LocalPipeline(api_url=args.api_url, appkey=args.appkey, appsecret=appsecret)
@@ -113,12 +117,14 @@ def run(args: argparse.Namespace) -> int:
                     _say(f"error: not every upload was notified within {args.timeout:.0f} s")
                 return _collect(pipeline, uploads, args, out_dir, finished)
         finally:
+            logging.captureWarnings(False)
             logging.getLogger().removeHandler(handler)
 
 
 def _collect(pipeline, uploads, args, out_dir: Path, finished: bool) -> int:
     failures = 0
     first_output: Path | None = None
+    first_parameters: dict = {}
     for path, upload in zip(args.files, uploads, strict=True):
         notes = pipeline.notifications_for(upload)
         status = notes[0]["status"] if notes else "NO NOTIFICATION"
@@ -128,11 +134,12 @@ def _collect(pipeline, uploads, args, out_dir: Path, finished: bool) -> int:
             _say(f"{upload.key}: {status} {error.get('code', '')} {error.get('message', '')}".rstrip())
             continue
         target = pipeline.download_output(notes[0], out_dir)
-        first_output = first_output or (target if path == args.files[0] else None)
+        if path == args.files[0]:
+            first_output, first_parameters = target, (notes[0].get("task") or {}).get("parameters") or {}
         _say(f"{upload.key}: SUCCEEDED -> {target}")
     if args.report and first_output is not None:
         from declick.local.report import write_report
 
-        write_report(args.files[0], first_output, args.report)
-        _say(f"before/after picture: {args.report}")
+        clicks = write_report(args.files[0], first_output, args.report, first_parameters)
+        _say(f"before/after picture ({clicks} clicks marked): {args.report}")
     return 0 if finished and failures == 0 else 1
