@@ -113,6 +113,7 @@ class Health(BaseModel):
     status: Literal["ok", "degraded"]
     workers: int
     alive_workers: int
+    ready_workers: int
     waiting: int
     in_progress: int
 
@@ -390,11 +391,13 @@ def create_app(settings: ServiceSettings, *, start_workers: bool = True) -> Fast
     def health() -> Health:
         counts = service.store.counts()
         alive = service.runner.alive_workers() if service.runner is not None else 0
+        ready = service.runner.ready_workers() if service.runner is not None else 0
         expected = settings.workers if service.runner is not None else 0
         return Health(
             status="ok" if alive == expected else "degraded",
             workers=expected,
             alive_workers=alive,
+            ready_workers=ready,
             waiting=counts.get(int(Status.WAITING), 0),
             in_progress=counts.get(int(Status.IN_PROGRESS), 0),
         )

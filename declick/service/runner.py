@@ -193,6 +193,9 @@ class Runner:
                 return slot.progress
         return None
 
+    def ready_workers(self) -> int:
+        return sum(1 for slot in self._slots if slot.ready and not slot.dead and slot.process.is_alive())
+
     def alive_workers(self) -> int:
         return sum(1 for slot in self._slots if not slot.dead and slot.process.is_alive())
 

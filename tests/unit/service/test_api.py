@@ -177,9 +177,7 @@ BAD_VALUES = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("path", "value", "code"), BAD_VALUES, ids=[f"{'.'.join(p)}={v!r}" for p, v, _ in BAD_VALUES]
-)
+@pytest.mark.parametrize(("path", "value", "code"), BAD_VALUES, ids=[f"{'.'.join(p)}={v!r}" for p, v, _ in BAD_VALUES])
 def test_every_bad_value_is_refused_with_its_code(service, valid, path, value, code):
     handle, client = service
     assert_refused(handle, client, _with(valid, value, *path), code)

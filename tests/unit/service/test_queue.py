@@ -206,7 +206,7 @@ def test_stop_leaves_no_processes(start_service):
     handle, client = start_service(workers=2)
     assert client.get("/health").json()["workers"] == 2
     deadline = time.monotonic() + 30
-    while client.get("/health").json()["alive_workers"] < 2 and time.monotonic() < deadline:
+    while client.get("/health").json()["ready_workers"] < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
     handle.stop()
     assert set(multiprocessing.active_children()) <= before

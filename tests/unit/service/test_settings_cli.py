@@ -126,7 +126,7 @@ def test_declick_engine_serve_end_to_end(tmp_path, files):
         deadline = time.monotonic() + 30
         while True:
             try:
-                if httpx.get(f"{base}/health", timeout=1).json()["alive_workers"] == 1:
+                if httpx.get(f"{base}/health", timeout=1).json()["ready_workers"] == 1:
                     break
             except httpx.TransportError:
                 pass
