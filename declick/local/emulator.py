@@ -90,6 +90,16 @@ class EventSourceMapping:
     max_concurrency: int
 
 
+@dataclass(frozen=True)
+class Batch:
+    """One event source mapping invocation: which messages went in, which were reported failed."""
+
+    function: str
+    message_ids: list[str]
+    failed_ids: list[str]
+    bodies: list[str]
+
+
 @dataclass
 class Invocation:
     function: str
@@ -288,7 +298,7 @@ class EmulatedAws:
         self.runtime = LambdaRuntime(())
         self.notifications: list[Notification] = []
         self.batches_in_flight = 0
-        self.batch_log: list[tuple[str, list[str], list[str]]] = []  # (function, ids, failed ids)
+        self.batch_log: list[Batch] = []
 
         self._server: Any = None
         self._stop = threading.Event()
@@ -794,7 +804,7 @@ class EmulatedAws:
             payload, error = self.runtime.invoke(mapping.function_name, event)
             failed = set(ids) if error else self._failed_items(mapping, payload, ids)
             with self._cond:
-                self.batch_log.append((mapping.function_name, ids, sorted(failed)))
+                self.batch_log.append(Batch(mapping.function_name, ids, sorted(failed), [m["Body"] for m in messages]))
             done = [m for m in messages if m["MessageId"] not in failed]
             for start in range(0, len(done), 10):
                 sqs.delete_message_batch(

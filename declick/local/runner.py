@@ -257,6 +257,19 @@ class LocalPipeline:
         self.emulator.client("s3").download_file(output["bucket"], output["key"], str(target))
         return target
 
+    def service_tasks(self) -> list[Any]:
+        """The tasks our own service holds (`declick.service.store.Task`), oldest first."""
+        if self.service is None:
+            raise RuntimeError("this pipeline uses an external API, not our service")
+        from declick.service.codes import Status
+        from declick.service.store import TaskStore
+
+        store = TaskStore(self.service.settings.db_path)
+        try:
+            return sorted(store.with_status(*Status), key=lambda task: task.seq)
+        finally:
+            store.close()
+
     def dead_letters(self) -> int:
         """Messages currently in the dead-letter queue(s)."""
         aws = self.emulator
