@@ -38,7 +38,7 @@ def run_once(
     guarded = idempotent_function(
         function,
         data_keyword_argument="key",
-        persistence_store=runtime.idempotency_store(),
+        persistence_store=runtime.idempotency_store(key_prefix),
         config=config,
         key_prefix=key_prefix,
     )

@@ -19,7 +19,7 @@ from botocore.config import Config
 from declick_pipeline.remote_api import Credentials, RemoteApiClient, credentials_from_secret
 from declick_pipeline.settings import Settings, load_settings
 
-_lock = threading.Lock()
+_lock = threading.RLock()
 _cache: dict[str, Any] = {}
 
 # Standard retry mode backs off on throttling; whatever still fails is raised and retried by SQS
@@ -46,7 +46,9 @@ def settings() -> Settings:
 
 
 def client(service: str):
-    return _cached(f"client:{service}", lambda: boto3.client(service, config=_BOTO_CONFIG))
+    # SigV4 for S3 so presigned `file_link`s work in every region and may live up to 7 days.
+    config = _BOTO_CONFIG.merge(Config(signature_version="s3v4")) if service == "s3" else _BOTO_CONFIG
+    return _cached(f"client:{service}", lambda: boto3.client(service, config=config))
 
 
 def credentials() -> Credentials:
@@ -70,9 +72,12 @@ def remote_api() -> RemoteApiClient:
     return _cached("remote_api", build)
 
 
-def idempotency_store() -> DynamoDBPersistenceLayer:
+def idempotency_store(key_prefix: str) -> DynamoDBPersistenceLayer:
+    """One persistence layer per idempotent step: Powertools keeps the key prefix on the layer
+    itself, so a step nested in another would otherwise write the outer step's record under its prefix."""
+
     def build() -> DynamoDBPersistenceLayer:
         current = settings().require("IDEMPOTENCY_TABLE")
         return DynamoDBPersistenceLayer(table_name=current.idempotency_table, boto3_client=client("dynamodb"))
 
-    return _cached("idempotency_store", build)
+    return _cached(f"idempotency_store:{key_prefix}", build)

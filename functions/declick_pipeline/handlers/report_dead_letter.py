@@ -16,7 +16,7 @@ from declick_pipeline.failure_report import report_dead_upload
 from declick_pipeline.observability import logger, metrics, tracer
 from declick_pipeline.s3_events import UnreadableMessageError, uploads_in_message
 
-processor = BatchProcessor(event_type=EventType.SQS)
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 def _record_handler(record: SQSRecord) -> int:

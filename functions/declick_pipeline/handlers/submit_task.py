@@ -17,7 +17,7 @@ from declick_pipeline.observability import logger, metrics, tracer
 from declick_pipeline.s3_events import uploads_in_message
 from declick_pipeline.submission import submit_upload
 
-processor = BatchProcessor(event_type=EventType.SQS)
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 _context: dict[str, Any] = {}
 
 

@@ -1,0 +1,234 @@
+"""A scriptable stand-in for the vendor's click-removal API, on a real loopback HTTP server.
+
+    with FakeVendor() as vendor:                       # appkey "test-key", appsecret "test-secret"
+        vendor.script_create(Reply.http(503, retry_after="1"), Reply.created("task-1"))
+        vendor.script_task("task-1", Reply.result(2, wait_time="7"),
+                                     Reply.result(3, voice_result=vendor.file_url("out.mp3")))
+        vendor.serve_file("out.mp3", mp3_bytes)
+        ... point API_BASE_URL at vendor.url ...
+        vendor.requests                                # every request received, in order
+
+Creation replies are consumed in order; when none are scripted the vendor creates a task with a
+fresh id (`task-1`, `task-2`, ...). Result replies are consumed per task id and the last one
+repeats. An unscripted task answers `code` 1004 "task not found". A request with a wrong
+`Authorization` header gets HTTP 401 (and is recorded). Files are served under /files/<name>.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import unquote
+
+CREATE_PATH = "/v3/pic/ecr/batch"
+RESULT_PREFIX = "/v3/pic/ecr/result/"
+FILES_PREFIX = "/files/"
+
+MISSING = object()  # leave a field out of the reply body altogether
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One scripted HTTP answer. `body` is JSON-encoded unless it is `str`/`bytes` (sent raw)."""
+
+    status: int = 200
+    body: Any = None
+    headers: tuple[tuple[str, str], ...] = ()
+
+    @staticmethod
+    def created(task_id: str) -> Reply:
+        return Reply(body={"code": 0, "msg": "", "data": {"task_id": task_id}})
+
+    @staticmethod
+    def result(
+        status: Any,
+        *,
+        wait_time: Any = "10",
+        voice_result: Any = "",
+        reason: Any = "",
+        code: Any = 0,
+        msg: str = "",
+    ) -> Reply:
+        """A result reply; pass `MISSING` to leave a field out, numbers or strings as the vendor might."""
+        data = {"status": status, "wait_time": wait_time, "voice_result": voice_result, "reason": reason}
+        data = {name: value for name, value in data.items() if value is not MISSING}
+        return Reply(body={"code": code, "msg": msg, "data": data})
+
+    @staticmethod
+    def error(code: int, msg: str, status: int = 200) -> Reply:
+        return Reply(status=status, body={"code": code, "msg": msg, "data": {}})
+
+    @staticmethod
+    def http(status: int, *, retry_after: str | None = None, body: Any = "") -> Reply:
+        headers = (("Retry-After", retry_after),) if retry_after is not None else ()
+        return Reply(status=status, body=body, headers=headers)
+
+    @staticmethod
+    def raw(text: str, status: int = 200) -> Reply:
+        return Reply(status=status, body=text)
+
+
+@dataclass
+class ReceivedRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    json: Any = field(default=None)
+
+
+class FakeVendor:
+    def __init__(self, appkey: str = "test-key", appsecret: str = "test-secret", host: str = "127.0.0.1"):
+        self.appkey = appkey
+        self.appsecret = appsecret
+        self.requests: list[ReceivedRequest] = []
+        self._lock = threading.Lock()
+        self._create_replies: deque[Reply] = deque()
+        self._task_replies: dict[str, deque[Reply]] = {}
+        self._files: dict[str, tuple[bytes, str]] = {}
+        self._ids = itertools.count(1)
+        self._server = ThreadingHTTPServer((host, 0), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    # lifecycle -------------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def host_port(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"{host}:{port}"
+
+    def start(self) -> FakeVendor:
+        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-vendor", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> FakeVendor:
+        return self.start()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.stop()
+
+    # scripting -------------------------------------------------------------------------------
+    @property
+    def authorization(self) -> str:
+        token = base64.b64encode(f"{self.appkey}:{self.appsecret}".encode()).decode()
+        return f"Basic {token}"
+
+    @property
+    def secret(self) -> dict[str, str]:
+        """The Secrets Manager value the pipeline expects for these credentials."""
+        return {"appkey": self.appkey, "appsecret": self.appsecret}
+
+    def script_create(self, *replies: Reply) -> None:
+        with self._lock:
+            self._create_replies.extend(replies)
+
+    def script_task(self, task_id: str, *replies: Reply) -> None:
+        with self._lock:
+            self._task_replies.setdefault(task_id, deque()).extend(replies)
+
+    def serve_file(self, name: str, data: bytes, content_type: str = "application/octet-stream") -> str:
+        with self._lock:
+            self._files[name] = (data, content_type)
+        return self.file_url(name)
+
+    def file_url(self, name: str) -> str:
+        return f"{self.url}{FILES_PREFIX}{name}"
+
+    # inspection ------------------------------------------------------------------------------
+    def received(self, method: str | None = None, path_prefix: str = "") -> list[ReceivedRequest]:
+        with self._lock:
+            return [
+                r for r in self.requests if (method is None or r.method == method) and r.path.startswith(path_prefix)
+            ]
+
+    def created_tasks(self) -> list[ReceivedRequest]:
+        return self.received("POST", CREATE_PATH)
+
+    # serving ---------------------------------------------------------------------------------
+    def _reply_for(self, request: ReceivedRequest) -> Reply:
+        with self._lock:
+            self.requests.append(request)
+            if request.path.startswith(FILES_PREFIX):
+                name = unquote(request.path[len(FILES_PREFIX) :].split("?", 1)[0])
+                if name not in self._files:
+                    return Reply.http(404)
+                data, content_type = self._files[name]
+                return Reply(body=data, headers=(("Content-Type", content_type),))
+            if request.headers.get("authorization") != self.authorization:
+                return Reply(status=401, body={"code": 401, "msg": "unauthorized", "data": {}})
+            if request.method == "POST" and request.path == CREATE_PATH:
+                if self._create_replies:
+                    return self._create_replies.popleft()
+                return Reply.created(f"task-{next(self._ids)}")
+            if request.method == "GET" and request.path.startswith(RESULT_PREFIX):
+                task_id = unquote(request.path[len(RESULT_PREFIX) :])
+                queue = self._task_replies.get(task_id)
+                if not queue:
+                    return Reply.error(1004, "task not found")
+                return queue.popleft() if len(queue) > 1 else queue[0]
+            return Reply.http(404)
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        vendor = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence the default stderr log
+                return
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                try:
+                    parsed = json.loads(body) if body else None
+                except ValueError:
+                    parsed = None
+                request = ReceivedRequest(
+                    method=self.command,
+                    path=self.path,
+                    headers={name.lower(): value for name, value in self.headers.items()},
+                    body=body,
+                    json=parsed,
+                )
+                reply = vendor._reply_for(request)
+                if isinstance(reply.body, bytes):
+                    payload = reply.body
+                    content_type = "application/octet-stream"
+                elif isinstance(reply.body, str):
+                    payload = reply.body.encode()
+                    content_type = "text/plain"
+                else:
+                    payload = json.dumps(reply.body).encode()
+                    content_type = "application/json"
+                self.send_response(reply.status)
+                headers = dict(reply.headers)
+                headers.setdefault("Content-Type", content_type)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = _serve
+            do_POST = _serve
+
+        return Handler
