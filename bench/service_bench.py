@@ -52,6 +52,7 @@ class Run:
     audio_minutes: float
     wall_seconds: float
     latencies: list[float]
+    worker_cpu_seconds: float  # CPU time the workers spent on the throughput batch
 
     @property
     def throughput(self) -> float:
@@ -113,6 +114,18 @@ def wait_done(client: httpx.Client, task_ids: list[str], started: float) -> dict
     return done
 
 
+def worker_cpu_seconds(service) -> float:
+    """User + system CPU of the service's worker processes so far (Linux /proc)."""
+    total = 0.0
+    for slot in service.app.state.service.runner._slots:
+        try:
+            fields = Path(f"/proc/{slot.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, AttributeError):
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def wait_ready(client: httpx.Client, workers: int) -> None:
     deadline = time.monotonic() + 60
     while client.get("/health").json()["ready_workers"] < workers:
@@ -160,17 +173,19 @@ def main(argv: list[str] | None = None) -> int:
                 ):
                     wait_ready(client, workers)
                     print(f"[{fmt}] throughput: {len(batch)} x {args.minutes:g} min ...", flush=True)
+                    cpu_before = worker_cpu_seconds(service)
                     started = time.monotonic()
                     ids = [submit(client, body(f"http://{host}", path, fmt)) for path in batch]
                     finished = wait_done(client, ids, started)
                     wall = max(finished.values())
+                    cpu = worker_cpu_seconds(service) - cpu_before
                     print(f"[{fmt}] latency: 1 x {args.latency_minutes:g} min ...", flush=True)
                     latencies = []
                     started = time.monotonic()
                     task_id = submit(client, body(f"http://{host}", long_file, fmt))
                     announced[fmt] = int(client.get(f"/v3/pic/ecr/result/{task_id}").json()["data"]["wait_time"])
                     latencies.append(wait_done(client, [task_id], started)[task_id])
-                runs.append(Run(fmt, len(batch), len(batch) * args.minutes, wall, latencies))
+                runs.append(Run(fmt, len(batch), len(batch) * args.minutes, wall, latencies, cpu))
                 print(f"[{fmt}] {runs[-1].throughput:.2f} audio min / wall min; latency {latencies[0]:.1f} s")
         finally:
             httpd.shutdown()
@@ -189,18 +204,21 @@ def main(argv: list[str] | None = None) -> int:
         f"Service: default settings, {workers} worker processes. Input: 44.1 kHz mono 16-bit WAV, synthetic",
         "voice-like audio with keyboard clicks (bench/clicks.py), served over loopback HTTP.",
         "",
-        "| output | throughput batch | throughput (audio min / wall min) | latency, submit to status 3 |"
-        " first `wait_time` announced |",
-        "| --- | --- | --- | --- | --- |",
+        "| output | throughput batch | throughput (audio min / wall min) | worker CPU per audio min |"
+        " latency, submit to status 3 | first `wait_time` announced |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for run in runs:
         lines.append(
             f"| {run.fmt} | {run.files} x {args.minutes:g} min at once | {run.throughput:.2f} "
-            f"({run.audio_minutes:g} min in {run.wall_seconds:.1f} s) | {args.latency_minutes:g}-min file: "
+            f"({run.audio_minutes:g} min in {run.wall_seconds:.1f} s) | "
+            f"{run.worker_cpu_seconds / run.audio_minutes:.1f} s | {args.latency_minutes:g}-min file: "
             f"{run.latencies[0]:.1f} s | {announced[run.fmt]} s |"
         )
     lines += [
         "",
+        "Worker CPU per audio minute does not depend on what else runs on the machine: with N idle cores",
+        "and N workers, throughput is about N × 60 / (that figure) audio minutes per wall minute.",
         "Latency is measured by polling every 0.25 s; a client that sleeps `wait_time` between polls",
         "sees up to one `wait_time` more. The first `wait_time` comes from the engine rate learnt on the",
         "throughput batch just before (the estimator's model, see docs/service.md).",

@@ -7,6 +7,8 @@ the order in which the server then sees downloads is the order in which tasks we
 from __future__ import annotations
 
 import multiprocessing
+import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -212,3 +214,21 @@ def test_stop_leaves_no_processes(start_service):
     assert set(multiprocessing.active_children()) <= before
     with pytest.raises(httpx.TransportError):
         httpx.get(handle.url + "/health", timeout=2)
+
+
+def test_a_worker_killed_mid_task_is_replaced_and_the_task_rerun(start_service, files):
+    handle, client = start_service(workers=1)
+    data = make_audio("wav", seconds=1, seed=28)
+    task_id = submit(client, body_for(files.serve("killed.wav", data, gated=True), data, "wav", seconds=1))
+    wait_for(client, task_id, {"2"})
+    deadline = time.monotonic() + 30
+    while files.requested("killed.wav") < 1 and time.monotonic() < deadline:  # the worker is mid-download
+        time.sleep(0.02)
+    runner = handle.app.state.service.runner
+    (pid,) = [slot.process.pid for slot in runner._slots]
+    os.kill(pid, signal.SIGKILL)  # as the kernel's OOM killer would
+    files.release("killed.wav")
+    assert wait_for(client, task_id, FINAL)["status"] == "3"
+    assert files.requested("killed.wav") == 2
+    health = client.get("/health").json()
+    assert health["alive_workers"] == 1 and health["status"] == "ok"
