@@ -212,13 +212,13 @@ class Service:
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
         port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+        if parts.username or parts.password:
+            raise ApiError(Code.BAD_PARAMETERS, "file_link must not contain credentials")
         exempt = host in self.settings.allowed_hosts or f"{host}:{port}" in self.settings.allowed_hosts
         if exempt:
             return
         if parts.scheme.lower() != "https":
             raise ApiError(Code.BAD_PARAMETERS, "file_link must be an https URL")
-        if parts.username or parts.password:
-            raise ApiError(Code.BAD_PARAMETERS, "file_link must not contain credentials")
         try:
             address = ipaddress.ip_address(host.strip("[]"))
         except ValueError:

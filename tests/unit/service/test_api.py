@@ -164,6 +164,7 @@ BAD_VALUES = [
     (("file_link",), "https://192.168.1.1/a.wav", Code.BAD_PARAMETERS),
     (("file_link",), "https://[::1]/a.wav", Code.BAD_PARAMETERS),
     (("file_link",), "https://user:pw@example.com/a.wav", Code.BAD_PARAMETERS),
+    (("file_link",), "https://[::ffff:10.0.0.1]/a.wav", Code.BAD_PARAMETERS),
     (("file_info",), "x", Code.BAD_PARAMETERS),
     (("file_info", "file_size"), 0, Code.BAD_PARAMETERS),
     (("file_info", "file_size"), "12", Code.BAD_PARAMETERS),
@@ -196,6 +197,13 @@ def test_malformed_bodies_are_bad_parameters(service, raw):
 def test_oversized_body_is_refused_before_parsing(service, valid):
     handle, client = service
     assert_refused(handle, client, b"{" + b" " * (70 * 1024) + b"}", Code.BAD_PARAMETERS, 413)
+
+
+def test_credentials_in_a_link_are_refused_even_for_allowed_hosts(service, valid, files):
+    handle, client = service
+    link = valid["file_link"].replace("http://", "http://user:pw@")
+    assert files.host in link
+    assert_refused(handle, client, _with(valid, link, "file_link"), Code.BAD_PARAMETERS)
 
 
 def test_smaller_configured_input_limit(start_service, files):
