@@ -311,6 +311,8 @@ class EmulatedAws:
         self._saved_config: Any = None
         self._notification_queue_url = ""
         self._started = False
+        self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.Lock()
         self._owns_lock = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -352,6 +354,7 @@ class EmulatedAws:
             self._stop_sfn_executions()
             self._server.stop()
             self._server = None
+        self._clients.clear()
         _ACTIVE = None
         for target, attr, original in reversed(self._patches):
             setattr(target, attr, original)
@@ -463,18 +466,22 @@ class EmulatedAws:
         self._forget_sdk_caches()
 
     def client(self, service: str) -> Any:
-        import boto3
-        from botocore.config import Config
+        """A boto3 client on the emulator, shared (clients are thread-safe and slow to build)."""
+        with self._clients_lock:
+            if service not in self._clients:
+                import boto3
+                from botocore.config import Config
 
-        return boto3.session.Session(
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",  # noqa: S106 - moto's dummy credentials
-            region_name=REGION,
-        ).client(
-            service,
-            endpoint_url=self.endpoint_url,
-            config=Config(retries={"max_attempts": 2}, max_pool_connections=50),
-        )
+                self._clients[service] = boto3.session.Session(
+                    aws_access_key_id="testing",
+                    aws_secret_access_key="testing",  # noqa: S106 - moto's dummy credentials
+                    region_name=REGION,
+                ).client(
+                    service,
+                    endpoint_url=self.endpoint_url,
+                    config=Config(retries={"max_attempts": 2}, max_pool_connections=50),
+                )
+            return self._clients[service]
 
     # ------------------------------------------------------------------ deployment
 
@@ -904,7 +911,7 @@ class EmulatedAws:
             total += len(sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"])
         return total
 
-    def wait_idle(self, timeout: float, settle: float = 1.5) -> bool:
+    def wait_idle(self, timeout: float, settle: float = 0.6) -> bool:
         """Wait until nothing is queued, in flight or running, and has stayed so for `settle` s.
 
         Only then can "exactly one notification per upload" be asserted: nothing more can come.
