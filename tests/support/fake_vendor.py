@@ -109,7 +109,9 @@ class FakeVendor:
         return f"{host}:{port}"
 
     def start(self) -> FakeVendor:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-vendor", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-vendor", daemon=True
+        )
         self._thread.start()
         return self
 

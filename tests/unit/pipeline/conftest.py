@@ -98,17 +98,28 @@ def audio_files(tmp_path_factory) -> dict[str, bytes]:
     }
 
 
+_SESSION: list[boto3.Session] = []
+
+
+def _session() -> boto3.Session:
+    """One session for the whole run: it caches the service models, which makes clients cheap."""
+    if not _SESSION:
+        _SESSION.append(boto3.Session(region_name=REGION))
+    return _SESSION[0]
+
+
 class Account:
     """The stack's resources inside moto, plus ways to poke them the way AWS would."""
 
     def __init__(self, vendor: FakeVendor, monkeypatch):
         self.vendor = vendor
-        self.s3 = boto3.client("s3", region_name=REGION)
-        self.sqs = boto3.client("sqs", region_name=REGION)
-        self.sns = boto3.client("sns", region_name=REGION)
-        self.sfn = boto3.client("stepfunctions", region_name=REGION)
-        self.ddb = boto3.client("dynamodb", region_name=REGION)
-        secrets = boto3.client("secretsmanager", region_name=REGION)
+        session = _session()
+        self.s3 = session.client("s3")
+        self.sqs = session.client("sqs")
+        self.sns = session.client("sns")
+        self.sfn = session.client("stepfunctions")
+        self.ddb = session.client("dynamodb")
+        secrets = session.client("secretsmanager")
 
         for bucket in (INPUT_BUCKET, OUTPUT_BUCKET):
             self.s3.create_bucket(Bucket=bucket)
