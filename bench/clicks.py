@@ -87,29 +87,25 @@ def corrupt(clean: np.ndarray, sample_rate: int, kind: str, level_db: float, rng
     count = max(1, int(rate_per_s * n / sample_rate))
     edge = int(0.05 * sample_rate)
     gap = int(min_gap_s * sample_rate)
-    candidates = np.sort(rng.choice(np.arange(edge, max(edge + 1, n - edge)), size=count * 4, replace=False)) \
-        if n - 2 * edge > count * 4 else np.array([], dtype=int)
-    last = -gap
-    for pos in candidates:
-        if len(spans) >= count:
+    positions = rng.permutation(np.arange(edge, n - edge)) if n > 2 * edge else np.array([], dtype=int)
+    taken: list[tuple[int, int]] = []
+    groups = 0
+    for pos in positions[:count * 20]:
+        if groups >= count:
             break
-        if pos - last < gap:
-            continue
-        group = [int(pos)]
+        starts = [int(pos)]
         if kind == "keyboard":
-            group.append(int(pos + rng.uniform(0.04, 0.15) * sample_rate))
-        ok = True
-        for g in group:
-            click = make_click(kind, sample_rate, rng) * peak * rng.uniform(0.7, 1.0)
-            stop = g + len(click)
-            if stop + edge > n:
-                ok = False
-                break
-            noise[g:stop] += click
-            spans.append(PlacedClick(kind, g, stop))
-            last = stop
-        if not ok:
-            break
+            starts.append(int(pos + rng.uniform(0.04, 0.15) * sample_rate))
+        made = [(g, make_click(kind, sample_rate, rng) * peak * rng.uniform(0.7, 1.0)) for g in starts]
+        if any(g + len(c) + edge > n or any(g - gap < b and g + len(c) + gap > a for a, b in taken)
+               for g, c in made):
+            continue
+        for g, click in made:
+            noise[g:g + len(click)] += click
+            taken.append((g, g + len(click)))
+            spans.append(PlacedClick(kind, g, g + len(click)))
+        groups += 1
+    spans.sort(key=lambda c: c.start)
     corrupted = clean + noise
     top = float(np.max(np.abs(corrupted))) if n else 0.0
     scale = 0.95 / top if top > 0.95 else 1.0

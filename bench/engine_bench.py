@@ -320,12 +320,31 @@ def speed(mats: dict, seconds: float) -> dict:
 
 
 _MEM_CHILD = r"""
-import resource, sys, time
+import sys, time
 from declick.engine import clean_file, DeclickParams
 t = time.perf_counter()
 s = clean_file(sys.argv[1], sys.argv[2], DeclickParams())
-print(s.clicks_repaired, time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+hwm = [line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")][0]
+print(s.clicks_repaired, time.perf_counter() - t, hwm)
 """
+
+
+def _run_peak_kb(cmd: list[str]) -> int:
+    """Run a command and sample its peak RSS (VmHWM, kB) until it exits."""
+    proc = subprocess.Popen(cmd)
+    peak = 0
+    status = Path(f"/proc/{proc.pid}/status")
+    while proc.poll() is None:
+        try:
+            for line in status.read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]))
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.02)
+    if proc.returncode != 0:
+        raise subprocess.CalledProcessError(proc.returncode, cmd)
+    return peak
 
 
 def memory(mats: dict) -> dict:
@@ -344,20 +363,11 @@ def memory(mats: dict) -> dict:
                              capture_output=True, text=True, check=True, env=env)
         clicks, wall, rss_kb = out.stdout.split()
         t0 = time.perf_counter()
-        before = _children_maxrss()
-        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-threads", "1", "-i", str(src), "-af", "adeclick",
-                        "-y", str(Path(tmp) / "f.wav")], check=True)
+        ff_kb = _run_peak_kb(["ffmpeg", "-nostdin", "-v", "error", "-threads", "1", "-i", str(src), "-af",
+                              "adeclick", "-y", str(Path(tmp) / "f.wav")])
         ff_wall = time.perf_counter() - t0
-        ff_rss = _children_maxrss()
     return {"wav_mb": size / 1e6, "ours_rss_mb": int(rss_kb) / 1024, "ours_wall": float(wall),
-            "ours_clicks": int(clicks), "ffmpeg_rss_mb": ff_rss / 1024 if ff_rss > before else float("nan"),
-            "ffmpeg_wall": ff_wall}
-
-
-def _children_maxrss() -> int:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+            "ours_clicks": int(clicks), "ffmpeg_rss_mb": ff_kb / 1024, "ffmpeg_wall": ff_wall}
 
 
 # ----------------------------------------------------------------------------------------------

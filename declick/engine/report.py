@@ -44,6 +44,8 @@ def render_report(before: np.ndarray, after: np.ndarray, sample_rate: int, click
     t = np.arange(n) / sample_rate
     spans = [(c.start / sample_rate, c.stop / sample_rate) for c in clicks if c.channel == channel]
 
+    # thin spans would vanish (or flicker between panels) at the picture's resolution
+    min_width = max(n / sample_rate, 1e-3) / 400
     fig, axes = plt.subplots(2, 2, figsize=(14, 7), sharex=True, constrained_layout=True)
     for col, (label, sig) in enumerate((("before", b), ("after", a))):
         ax = axes[0, col]
@@ -52,8 +54,9 @@ def render_report(before: np.ndarray, after: np.ndarray, sample_rate: int, click
         ax.set_title(f"waveform {label}")
         ax.set_ylabel("amplitude")
         for s0, s1 in spans:
-            ax.axvspan(s0, max(s1, s0 + 0.002), color="red", alpha=0.35, lw=0)
+            ax.axvspan(s0, max(s1, s0 + min_width), color="red", alpha=0.35, lw=0)
         ax2 = axes[1, col]
+        ax2.set_facecolor("black")  # digital silence has no finite level
         if n >= 256:
             nfft = 512 if sample_rate <= 24000 else 1024
             with np.errstate(divide="ignore"):
@@ -62,8 +65,8 @@ def render_report(before: np.ndarray, after: np.ndarray, sample_rate: int, click
         ax2.set_title(f"spectrogram {label}")
         ax2.set_ylabel("Hz")
         ax2.set_xlabel("seconds")
-        for s0, _s1 in spans:
-            ax2.axvline(s0, color="cyan", alpha=0.5, lw=0.6, ymax=0.04)
+        for s0, s1 in spans:
+            ax2.axvspan(s0, max(s1, s0 + min_width), ymax=0.04, color="cyan", lw=0)
     fig.suptitle(title or f"{len(spans)} clicks repaired")
     fig.savefig(os.fspath(path), dpi=80)
     plt.close(fig)
