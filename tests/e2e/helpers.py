@@ -41,8 +41,12 @@ def assert_every_upload_notified_once(pipeline: LocalPipeline) -> None:
     assert pipeline.dead_letters() == 0
 
 
-def assert_notification_shape(note: dict[str, Any], status: str) -> None:
-    """The contract of docs/architecture.md, "Notification"."""
+def assert_notification_shape(note: dict[str, Any], status: str, has_task: bool | None = None) -> None:
+    """The contract of docs/architecture.md, "Notification".
+
+    `task` is absent on REJECTED, and also on a FAILED for which no remote task was ever created
+    (submission dead-lettered): pass `has_task=False` there.
+    """
     assert note["schema_version"] == "1.0"
     assert note["status"] == status
     assert set(note["timestamps"]) >= {"uploaded_at", "notified_at"}
@@ -50,7 +54,9 @@ def assert_notification_shape(note: dict[str, Any], status: str) -> None:
         assert "error" not in note and note["output"]["key"]
     else:
         assert "output" not in note and note["error"]["code"] and note["error"]["message"]
-    if status == "REJECTED":
-        assert "task" not in note
-    else:
+    if has_task is None:
+        has_task = status != "REJECTED"
+    if has_task:
         assert note["task"]["id"]
+    else:
+        assert "task" not in note
