@@ -53,6 +53,15 @@ def retention_days(days: int) -> logs.RetentionDays:
 IDEMPOTENCY_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
 
 
+# Our own failures worth another try: the handler ran out of time or crashed, or (after the API
+# client's own retries) the vendor or the result host was still unreachable. Exception class names
+# are the handlers' (functions/declick_pipeline: remote_api.py, delivery.py); deterministic errors
+# (bad result URL, rejected request...) go straight to the Catch.
+CRASH_ERRORS = ["Sandbox.Timedout", "Lambda.Unknown", "Runtime.ExitError"]
+POLL_RETRYABLE = [*CRASH_ERRORS, "RemoteApiTransientError"]
+DELIVER_RETRYABLE = [*CRASH_ERRORS, "RemoteApiTransientError", "ResultDownloadError"]
+
+
 @dataclass(frozen=True)
 class FunctionSizing:
     memory_mb: int
@@ -299,7 +308,7 @@ class Pipeline(Construct):
             comment="Publish FAILED (remote failure, give-up or a caught error at $.error)",
         )
         retry_transient(report_failure)
-        # Our own code failing (e.g. SNS throttled): a few slower attempts; no Catch, no loop.
+        # The notification must get out: any failure of our own code is retried; no Catch, no loop.
         report_failure.add_retry(errors=["States.TaskFailed"], interval=own_interval, max_attempts=3, backoff_rate=2.0)
 
         pipeline_failed = sfn.Fail(
@@ -336,7 +345,7 @@ class Pipeline(Construct):
         )
         retry_transient(poll, ["States.Timeout"])
         # Polling is a read, safe to repeat.
-        poll.add_retry(errors=["States.TaskFailed"], interval=own_interval, max_attempts=2, backoff_rate=2.0)
+        poll.add_retry(errors=POLL_RETRYABLE, interval=own_interval, max_attempts=2, backoff_rate=2.0)
         catch_all(poll)
 
         deliver = tasks.LambdaInvoke(
@@ -350,7 +359,7 @@ class Pipeline(Construct):
         )
         retry_transient(deliver)
         # Idempotent (keyed by the task id), so retrying our own failures is safe.
-        deliver.add_retry(errors=["States.TaskFailed"], interval=own_interval, max_attempts=2, backoff_rate=2.0)
+        deliver.add_retry(errors=DELIVER_RETRYABLE, interval=own_interval, max_attempts=2, backoff_rate=2.0)
         catch_all(deliver)
         deliver.next(sfn.Succeed(self, "Delivered"))
 

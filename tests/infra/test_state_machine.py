@@ -171,3 +171,16 @@ def test_machine_settings(template, synthesized):
     config = synthesized.stack.config
     assert definition["TimeoutSeconds"] == config.state_machine_timeout_seconds
     assert definition["TimeoutSeconds"] > config.max_processing_seconds + config.wait_max_seconds
+
+
+@pytest.mark.parametrize("state_name", ["PollTask", "DeliverResult"])
+def test_only_transient_handler_errors_are_retried(states, state_name):
+    """Unreachable vendor / crash: retried. A refused result URL or a rejected request: caught at once."""
+    errors = {error for retry in states[state_name]["Retry"] for error in retry["ErrorEquals"]}
+    assert {"RemoteApiTransientError", "Sandbox.Timedout"} <= errors
+    assert not errors & {"States.ALL", "States.TaskFailed", "RemoteApiRejectedError", "ResultUrlRefusedError"}
+
+
+def test_report_failure_retries_any_failure_of_its_own(states):
+    errors = {error for retry in states["ReportFailure"]["Retry"] for error in retry["ErrorEquals"]}
+    assert "States.TaskFailed" in errors
