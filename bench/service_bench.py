@@ -1,6 +1,6 @@
 """Benchmark of the self-hosted service (`declick engine serve`) through its HTTP API.
 
-    python -m bench.service_bench [--files 6] [--minutes 1] [--latency-minutes 3] [--formats mp3,wav]
+    python -m bench.service_bench [--files 10] [--minutes 2] [--latency-minutes 3] [--formats mp3,wav]
                                   [--workers N] [--out bench/results/service.md]
 
 Material: synthetic voice-like audio with keyboard clicks (bench/clicks.py), 44.1 kHz mono 16-bit
@@ -11,7 +11,7 @@ Two figures per output format:
 - throughput: `--files` files of `--minutes` each submitted at once; audio minutes processed per
   wall minute, from the first submission to the last status 3;
 - latency: one `--latency-minutes` file submitted to an idle service; seconds from the POST to
-  the first poll that sees status 3 (polled every 0.25 s, not on `wait_time`, to measure the
+  the first poll that sees status 3 (polled every 0.1 s, not on `wait_time`, to measure the
   service rather than the client), with the first `wait_time` it announced for comparison.
 
 This is a benchmark, not a test: it measures time, and the numbers depend on the machine and on
@@ -110,7 +110,7 @@ def wait_done(client: httpx.Client, task_ids: list[str], started: float) -> dict
                 done[task_id] = time.monotonic() - started
             elif data["status"] in ("4", "5", "6"):
                 raise RuntimeError(f"task {task_id} ended with {data}")
-        time.sleep(0.25)
+        time.sleep(0.1)
     return done
 
 
@@ -136,8 +136,8 @@ def wait_ready(client: httpx.Client, workers: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--files", type=int, default=6)
-    parser.add_argument("--minutes", type=float, default=1.0)
+    parser.add_argument("--files", type=int, default=10)
+    parser.add_argument("--minutes", type=float, default=2.0)
     parser.add_argument("--latency-minutes", type=float, default=3.0)
     parser.add_argument("--formats", default="mp3,wav")
     parser.add_argument("--workers", type=int, default=None, help="default: the service's default (CPU count)")
@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "Worker CPU per audio minute does not depend on what else runs on the machine: with N idle cores",
         "and N workers, throughput is about N × 60 / (that figure) audio minutes per wall minute.",
-        "Latency is measured by polling every 0.25 s; a client that sleeps `wait_time` between polls",
+        "Latency is measured by polling every 0.1 s; a client that sleeps `wait_time` between polls",
         "sees up to one `wait_time` more. The first `wait_time` comes from the engine rate learnt on the",
         "throughput batch just before (the estimator's model, see docs/service.md).",
         "",

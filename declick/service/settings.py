@@ -56,7 +56,7 @@ class ServiceSettings:
     # The wait_time estimate: clamp, and the model it starts from before it has measured anything.
     min_wait_seconds: int = 5
     max_wait_seconds: int = 300
-    initial_realtime_factor: float = 0.25  # engine wall seconds per audio second, before learning
+    initial_realtime_factor: float = 0.1  # engine wall seconds per audio second, before learning
     task_overhead_seconds: float = 1.0  # per task: download, decode, encode
     download_bytes_per_second: float = 20e6
     # Operator token for `POST /admin/tasks/{id}/close`; None disables the operator endpoint.
