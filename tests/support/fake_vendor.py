@@ -20,8 +20,9 @@ import base64
 import itertools
 import json
 import threading
+import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
@@ -40,6 +41,7 @@ class Reply:
     status: int = 200
     body: Any = None
     headers: tuple[tuple[str, str], ...] = ()
+    delay_seconds: float = 0.0  # wait this long before answering (client read timeouts)
 
     @staticmethod
     def created(task_id: str) -> Reply:
@@ -72,6 +74,9 @@ class Reply:
     @staticmethod
     def raw(text: str, status: int = 200) -> Reply:
         return Reply(status=status, body=text)
+
+    def delayed(self, seconds: float) -> Reply:
+        return replace(self, delay_seconds=seconds)
 
 
 @dataclass
@@ -212,6 +217,8 @@ class FakeVendor:
                     json=parsed,
                 )
                 reply = vendor._reply_for(request)
+                if reply.delay_seconds:
+                    time.sleep(reply.delay_seconds)
                 if isinstance(reply.body, bytes):
                     payload = reply.body
                     content_type = "application/octet-stream"

@@ -17,16 +17,17 @@ from declick_pipeline.observability import logger, metrics, tracer
 from declick_pipeline.s3_events import uploads_in_message
 from declick_pipeline.submission import submit_upload
 
+# A batch where every record failed is still answered with batchItemFailures (not an exception):
+# SQS then retries exactly those records, the same as for a partial failure.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-_context: dict[str, Any] = {}
 
 
-def _record_handler(record: SQSRecord) -> list[dict[str, Any]]:
+def _record_handler(record: SQSRecord, lambda_context: LambdaContext | None = None) -> list[dict[str, Any]]:
     outcomes = []
     for upload in uploads_in_message(record.body):
         logger.append_keys(object_key=upload.key, bucket=upload.bucket)
         try:
-            outcomes.append(submit_upload(upload, lambda_context=_context.get("lambda")))
+            outcomes.append(submit_upload(upload, lambda_context=lambda_context))
         finally:
             logger.remove_keys(["object_key", "bucket", "task_id"])
     return outcomes
@@ -37,5 +38,4 @@ def _record_handler(record: SQSRecord) -> list[dict[str, Any]]:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     runtime.settings().require("API_BASE_URL", "API_SECRET_ARN", "TOPIC_ARN", "STATE_MACHINE_ARN", "IDEMPOTENCY_TABLE")
-    _context["lambda"] = context
     return process_partial_response(event=event, record_handler=_record_handler, processor=processor, context=context)

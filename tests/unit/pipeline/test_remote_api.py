@@ -236,3 +236,19 @@ def test_credentials_never_show_in_repr_and_bad_secrets_are_named():
         credentials_from_secret({"appkey": "k"})
     with pytest.raises(RemoteApiAuthError, match="not JSON"):
         credentials_from_secret("nope")
+
+
+def test_read_timeout_on_a_get_is_retried(vendor, sleeps):
+    client = RemoteApiClient(vendor.url, Credentials("test-key", "test-secret"), read_timeout=0.2, sleep=sleeps)
+    vendor.script_task("t1", Reply.result(1).delayed(0.5), Reply.result(2))
+    assert client.get_result("t1").status == 2
+    assert len(sleeps) == 1
+
+
+def test_read_timeout_on_a_create_is_not_resent(vendor, sleeps):
+    client = RemoteApiClient(vendor.url, Credentials("test-key", "test-secret"), read_timeout=0.2, sleep=sleeps)
+    vendor.script_create(Reply.created("slow").delayed(0.5))
+    with pytest.raises(RemoteApiTransientError, match="timed out"):
+        client.create_task(REQUEST)
+    assert len(vendor.created_tasks()) == 1
+    assert sleeps == []
