@@ -1,0 +1,39 @@
+"""`declick local run`, as `make demo` calls it: notifications on stdout, outputs and picture on disk."""
+
+from __future__ import annotations
+
+import json
+
+from declick.cli import main
+from tests.e2e import audio
+
+
+def test_local_run_on_our_service_writes_output_and_picture(template, tmp_path, capsys):
+    source = tmp_path / "speech with clicks.wav"
+    source.write_bytes(audio.wav(seconds=0.8, seed=11))
+    out = tmp_path / "out"
+    code = main(["local", "run", str(source), "--out", str(out), "--report", str(out / "before_after.png")])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    (line,) = captured.out.strip().splitlines()
+    note = json.loads(line)
+    assert note["status"] == "SUCCEEDED" and note["input"]["key"] == "speech with clicks.wav"
+    assert (out / "speech with clicks.mp3").stat().st_size == note["output"]["size"]
+    assert (out / "before_after.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out / "pipeline.log").stat().st_size > 0
+    assert "SUCCEEDED ->" in captured.err
+
+
+def test_local_run_exits_non_zero_when_an_upload_does_not_succeed(template, tmp_path, capsys):
+    good = tmp_path / "good.wav"
+    good.write_bytes(audio.wav(seed=12))
+    bad = tmp_path / "notes.wav"
+    bad.write_text("not audio at all\n" * 10)
+    code = main(["local", "run", str(good), str(bad), "--out", str(tmp_path / "out"), "--meta", "output-format=wav"])
+    captured = capsys.readouterr()
+    assert code == 1
+    notes = {json.loads(line)["input"]["key"]: json.loads(line) for line in captured.out.strip().splitlines()}
+    assert notes["good.wav"]["status"] == "SUCCEEDED" and notes["good.wav"]["output"]["key"] == "good.wav"
+    assert notes["notes.wav"]["status"] == "REJECTED" and notes["notes.wav"]["error"]["code"] == "NOT_AUDIO"
+    assert (tmp_path / "out" / "good.wav").is_file()
+    assert "notes.wav: REJECTED NOT_AUDIO" in captured.err
