@@ -228,13 +228,14 @@ def load_config(context: Mapping[str, Any]) -> StackConfig:
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            loc = ".".join(str(part) for part in error["loc"]) or "(stack config)"
-            message = error["msg"]
+            loc = ".".join(str(part) for part in error["loc"])
+            message = error["msg"].removeprefix("Value error, ")
             if error["type"] == "extra_forbidden":
                 message = "unknown setting (see docs/operations.md for the list)"
             elif error["type"] == "missing":
                 message = "is required"
-            problems.append(f"context key {loc}: {message.removeprefix('Value error, ')}")
+            # Cross-field checks have no single location; their message names the keys itself.
+            problems.append(f"context key {loc}: {message}" if loc else message)
         raise ConfigError("invalid Declick stack configuration:\n  " + "\n  ".join(problems)) from None
 
 
