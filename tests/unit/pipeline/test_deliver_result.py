@@ -208,3 +208,15 @@ def test_unreachable_result_host_is_transient(account, lambda_context, monkeypat
     runtime.reset()
     with pytest.raises(ResultDownloadError):
         deliver_result.handler(completed_state(f"http://127.0.0.1:{port}/r.mp3"), lambda_context)
+
+
+def test_success_metrics(account, lambda_context, audio_files, capsys):
+    import json
+
+    url = account.vendor.serve_file("r.mp3", audio_files["mp3"])
+    deliver_result.handler(completed_state(url), lambda_context)
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    (metrics,) = emf
+    assert metrics["Succeeded"] == [1.0]
+    (seconds,) = metrics["SecondsFromUploadToResult"]
+    assert seconds > 0  # uploaded_at is in the past

@@ -282,3 +282,32 @@ def test_missing_setting_is_named(account, lambda_context, monkeypatch):
     runtime.reset()
     with pytest.raises(SettingsError, match="STATE_MACHINE_ARN"):
         submit_task.handler(account.sqs_event({"Records": []}), lambda_context)
+
+
+def test_an_existing_execution_counts_as_started(account):
+    from declick_pipeline.submission import _start_execution
+
+    _start_execution(account.state_machine_arn, "task-7", {"task_id": "task-7", "attempt": 1})
+    _start_execution(account.state_machine_arn, "task-7", {"task_id": "task-7", "attempt": 2})  # differs: AlreadyExists
+    assert [e["name"] for e in account.executions()] == ["task-7"]
+
+
+def test_metrics_are_emitted_and_no_signature_or_secret_is_logged(
+    account, lambda_context, audio_files, capsys, monkeypatch
+):
+    import io
+
+    from declick_pipeline.observability import logger
+
+    log_stream = io.StringIO()
+    monkeypatch.setattr(logger.registered_handler, "stream", log_stream)
+    uploaded = account.upload("logged.wav", audio_files["wav"])
+    rejected = account.upload("logged.txt", b"just words, many of them" * 4)
+    run(account, lambda_context, {"Records": [account.event_for(uploaded)]}, {"Records": [account.event_for(rejected)]})
+    output = capsys.readouterr().out + log_stream.getvalue()
+    emf = [json.loads(line) for line in output.splitlines() if line.startswith('{"_aws"')]
+    assert emf and emf[-1]["Submitted"] == [1.0] and emf[-1]["Rejected"] == [1.0]
+    logs = [json.loads(line) for line in output.splitlines() if line.startswith('{"level"')]
+    assert any(line.get("task_id") == "task-1" and line.get("object_key") == "logged.wav" for line in logs)
+    assert "X-Amz-Signature" not in output
+    assert account.vendor.appsecret not in output
