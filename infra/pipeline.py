@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import Duration, Size, Stack
+from aws_cdk import Duration, Fn, RemovalPolicy, Size, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
@@ -110,6 +110,7 @@ class Pipeline(Construct):
         super().__init__(scope, construct_id)
         self.config = config
         self._retention = retention_days(config.log_retention_days)
+        self._removal = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
         self._sizes = sizing(config)
 
         self.layer = lambda_.LayerVersion(
@@ -198,7 +199,7 @@ class Pipeline(Construct):
     def _function(self, name: str, environment: dict[str, str]) -> lambda_.Function:
         construct_id = "".join(part.capitalize() for part in name.split("_"))
         size = self._sizes[name]
-        log_group = logs.LogGroup(self, f"{construct_id}Logs", retention=self._retention)
+        log_group = logs.LogGroup(self, f"{construct_id}Logs", retention=self._retention, removal_policy=self._removal)
         # An explicit role instead of the default one: the default attaches the AWS-managed
         # AWSLambdaBasicExecutionRole, which may write to every log group of the account.
         role = iam.Role(
@@ -389,12 +390,15 @@ class Pipeline(Construct):
         )
         poll.next(route)
 
+        stack = Stack.of(self)
         log_group = logs.LogGroup(
             self,
             "StateMachineLogs",
-            # The /aws/vendedlogs/ prefix keeps CloudWatch Logs resource policies from growing per group.
-            log_group_name=f"/aws/vendedlogs/states/{Stack.of(self).stack_name}-pipeline",
+            # The /aws/vendedlogs/ prefix keeps the CloudWatch Logs resource policy from growing per
+            # group; the stack id suffix lets a retained group outlive the stack without blocking a redeploy.
+            log_group_name=f"/aws/vendedlogs/states/{stack.stack_name}-" + Fn.select(2, Fn.split("/", stack.stack_id)),
             retention=self._retention,
+            removal_policy=self._removal,
         )
         machine = sfn.StateMachine(
             self,

@@ -28,7 +28,8 @@ def placeholder(node: Any) -> Any:
         return separator.join(str(placeholder(part)) for part in parts)
     if set(node) == {"Fn::Select"}:
         index, items = node["Fn::Select"]
-        return placeholder(items)[int(index)]
+        resolved = placeholder(items)
+        return resolved[int(index)] if int(index) < len(resolved) else f"{ARN_PREFIX}select-{index}"
     if set(node) == {"Fn::Split"}:
         separator, text = node["Fn::Split"]
         return str(placeholder(text)).split(separator)
