@@ -57,10 +57,6 @@ def run(args: argparse.Namespace) -> int:
     import json
     import logging
 
-    # CDK's jsii runtime prints a Node.js support banner on every synth; it is not ours to act on.
-    for name in ("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION"):
-        os.environ.setdefault(name, "1")
-
     from declick.local.runner import LocalPipeline
 
     missing = [str(path) for path in args.files if not path.is_file()]

@@ -143,6 +143,8 @@ class LambdaRuntime:
         self._handlers: dict[str, Callable[[Any, Any], Any]] = {}
         self._lock = threading.Lock()
         self.invocations: list[Invocation] = []
+        # The function running on the current thread, if any: lets tools attribute SDK calls.
+        self.current = threading.local()
 
     def load(self) -> None:
         """Import every handler now, so that a broken import fails the deployment, not a task."""
@@ -159,6 +161,7 @@ class LambdaRuntime:
         context = LambdaContext(spec)
         started = time.monotonic()
         error_type: str | None = None
+        self.current.function = name
         try:
             result = handler(event, context)
             payload = json.dumps(result).encode()
@@ -175,6 +178,8 @@ class LambdaRuntime:
                     "stackTrace": traceback.format_tb(exc.__traceback__),
                 }
             ).encode()
+        finally:
+            self.current.function = None
         seconds = time.monotonic() - started
         if seconds > spec.timeout_s:
             LOG.warning("%s ran %.1f s, over its %d s timeout", name, seconds, spec.timeout_s)

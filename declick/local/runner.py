@@ -11,9 +11,11 @@ https/public-address rule so that results on 127.0.0.1 can be downloaded.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import shutil
 import socket
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -54,8 +56,25 @@ def host_port(url: str) -> str:
     return f"{(parts.hostname or '').lower()}:{port}"
 
 
+def _quiet_node_banner() -> None:
+    """CDK's jsii runtime prints a boxed Node.js support notice on every synth unless the running
+    Node major version is listed as acknowledged; in a demo's output it is only noise."""
+    node = shutil.which("node")
+    if not node:
+        return
+    try:
+        version = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return
+    major = version.strip().lstrip("v").split(".")[0]
+    if major.isdigit():
+        for kind in ("END_OF_LIFE", "DEPRECATED", "UNTESTED"):
+            os.environ.setdefault(f"JSII_SILENCE_WARNING_{kind}_NODE_VERSION", major)
+
+
 def synthesized_template(context: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The CDK app's template with `LOCAL_CONTEXT` (+ `context`); synthesized once per process."""
+    _quiet_node_banner()
     from infra.stack import synth_template
 
     merged = {**LOCAL_CONTEXT, **(context or {})}

@@ -6,16 +6,11 @@ notification and that nothing was left in the dead-letter queue.
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from declick.local.runner import LocalPipeline, synthesized_template
 from tests.e2e.helpers import assert_every_upload_notified_once
 from tests.support.fake_vendor import FakeVendor
-
-for _name in ("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION"):
-    os.environ.setdefault(_name, "1")  # the CDK runtime's Node.js banner is noise here
 
 
 @pytest.fixture(scope="session")
