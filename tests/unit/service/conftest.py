@@ -26,12 +26,14 @@ OTHER_KEY, OTHER_SECRET = "other-key", "other-secret"
 
 
 def make_audio(fmt: str, seconds: float = 1.5, sample_rate: int = 16000, seed: int = 0) -> bytes:
-    """A tone with noise and a few sharp clicks, encoded as `fmt` ("wav" or "mp3")."""
+    """A tone with noise and six keyboard-like clicks (decaying noise bursts), encoded as `fmt`."""
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * sample_rate)) / sample_rate
     audio = 0.2 * np.sin(2 * np.pi * 220 * t) + 0.01 * rng.standard_normal(t.size)
-    for position in rng.integers(sample_rate // 10, t.size - sample_rate // 10, size=5):
-        audio[position : position + 8] += 0.7 * np.sign(rng.standard_normal())
+    n = np.arange(int(0.004 * sample_rate))
+    for position in np.linspace(sample_rate // 10, t.size - sample_rate // 10, 6).astype(int):
+        burst = rng.standard_normal(n.size) * np.exp(-n / (0.0006 * sample_rate))
+        audio[position : position + n.size] += 0.6 * burst / np.max(np.abs(burst))
     buffer = io.BytesIO()
     if fmt == "wav":
         sf.write(buffer, audio.astype(np.float32), sample_rate, format="WAV", subtype="PCM_16")
