@@ -129,7 +129,6 @@ class Pipeline(Construct):
             "OUTPUT_BUCKET": storage.output_bucket.bucket_name,
             "IDEMPOTENCY_TABLE": storage.idempotency_table.table_name,
         }
-        self._environment = environment
 
         self.functions: dict[str, lambda_.Function] = {}
         for name in ("poll_task", "deliver_result", "report_failure", "report_dead_letter"):
@@ -147,7 +146,7 @@ class Pipeline(Construct):
             )
         )
         storage.idempotency_table.grant(deliver, *IDEMPOTENCY_ACTIONS)
-        notifications.secret.grant_read(deliver)
+        # No secret for deliver: voice_result is a third-party URL fetched without vendor credentials.
         notifications.topic.grant_publish(deliver)
 
         notifications.topic.grant_publish(self.functions["report_failure"])

@@ -23,7 +23,7 @@ ARCHITECTURE = Path(__file__).resolve().parents[2] / "docs" / "architecture.md"
 REQUIRED = {
     "submit_task": ("API_BASE_URL", "API_SECRET_ARN", "TOPIC_ARN", "STATE_MACHINE_ARN", "IDEMPOTENCY_TABLE"),
     "poll_task": ("API_BASE_URL", "API_SECRET_ARN"),
-    "deliver_result": ("OUTPUT_BUCKET", "TOPIC_ARN", "IDEMPOTENCY_TABLE", "API_SECRET_ARN"),
+    "deliver_result": ("OUTPUT_BUCKET", "TOPIC_ARN", "IDEMPOTENCY_TABLE"),
     "report_failure": ("TOPIC_ARN",),
     "report_dead_letter": ("TOPIC_ARN",),
 }

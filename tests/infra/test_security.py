@@ -249,7 +249,6 @@ def test_each_function_gets_exactly_its_named_resources(template, roles, buckets
             "s3:PutObject": {f"{a}{buckets['output']}.Arn/*"},
             "s3:AbortMultipartUpload": {f"{a}{buckets['output']}.Arn/*"},
             **idempotency,
-            **secret_read,
             **publish,
         },
         "report_failure": {**publish},
