@@ -385,12 +385,15 @@ class Runner:
     def _sweep(self, now: float) -> None:
         for task in self.store.with_status(Status.WAITING):
             if now - task.created_at > self.settings.max_queue_seconds:
-                reason = f"waited longer than {self.settings.max_queue_seconds:g} s in the queue"
-                if self.store.finish(task.id, Status.TIMED_OUT, reason, only_from=[Status.WAITING], now=now):
-                    log.warning("task timed out in the queue", extra={"task_id": task.id})
+                self._queue_timeout(task.id, only_from=Status.WAITING)
         for task in self.store.with_status(Status.COMPLETE):
             if task.expires_at is not None and task.expires_at <= now:
                 self.expire(task, now)
+
+    def _queue_timeout(self, task_id: str, only_from: Status) -> None:
+        reason = f"waited longer than {self.settings.max_queue_seconds:g} s in the queue"
+        if self.store.finish(task_id, Status.TIMED_OUT, reason, only_from=[only_from]):
+            log.warning("task timed out in the queue", extra={"task_id": task_id})
 
     def expire(self, task: Task, now: float | None = None) -> None:
         """A finished result past its lifetime: delete the file, the task becomes closed."""
@@ -405,6 +408,10 @@ class Runner:
             if slot.task_id is not None or slot.dead or not slot.ready:
                 continue
             task = self.store.claim_next()
+            while task is not None and time.time() - task.created_at > self.settings.max_queue_seconds:
+                # Waited too long, and the sweep has not caught it yet: never start it late.
+                self._queue_timeout(task.id, only_from=Status.IN_PROGRESS)
+                task = self.store.claim_next()
             if task is None:
                 return
             job = self._job(task)

@@ -146,7 +146,7 @@ def test_a_task_interrupted_by_a_crash_is_run_again(start_service, files, tmp_pa
 
 
 def test_queue_and_processing_limits(start_service, files):
-    _, client = start_service(workers=1, max_queue_seconds=1.0, max_processing_seconds=2.0)
+    _, client = start_service(workers=1, max_queue_seconds=1.0, max_processing_seconds=3.0)
     data = make_audio("wav", seconds=1, seed=24)
     stuck = submit(client, body_for(files.serve("limit-stuck.wav", data, gated=True), data, "wav", seconds=1))
     wait_for(client, stuck, {"2"})
@@ -163,14 +163,14 @@ def test_queue_and_processing_limits(start_service, files):
 
 
 def test_results_expire(start_service, files):
-    handle, client = start_service(workers=1, result_ttl_seconds=1.0)
+    handle, client = start_service(workers=1, result_ttl_seconds=3.0)
     data = make_audio("wav", seconds=1, seed=25)
     task_id = submit(client, body_for(files.serve("expire.wav", data), data, "wav", seconds=1))
     done = wait_for(client, task_id, FINAL)
     assert done["status"] == "3"
     path = Path(handle.app.state.service.store.get(task_id).result_path)
     assert path.is_file()
-    closed = wait_for(client, task_id, {"5"}, timeout=10)
+    closed = wait_for(client, task_id, {"5"}, timeout=30)
     assert closed["reason"] == "result expired"
     assert closed["voice_result"] == ""
     assert client.get(done["voice_result"]).status_code == 404
@@ -207,7 +207,7 @@ def test_stop_leaves_no_processes(start_service):
     before = set(multiprocessing.active_children())
     handle, client = start_service(workers=2)
     assert client.get("/health").json()["workers"] == 2
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while client.get("/health").json()["ready_workers"] < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
     handle.stop()
@@ -221,7 +221,7 @@ def test_a_worker_killed_mid_task_is_replaced_and_the_task_rerun(start_service, 
     data = make_audio("wav", seconds=1, seed=28)
     task_id = submit(client, body_for(files.serve("killed.wav", data, gated=True), data, "wav", seconds=1))
     wait_for(client, task_id, {"2"})
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while files.requested("killed.wav") < 1 and time.monotonic() < deadline:  # the worker is mid-download
         time.sleep(0.02)
     runner = handle.app.state.service.runner

@@ -123,7 +123,7 @@ def test_declick_engine_serve_end_to_end(tmp_path, files):
     process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while True:
             try:
                 if httpx.get(f"{base}/health", timeout=1).json()["ready_workers"] == 1:
