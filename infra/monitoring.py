@@ -30,7 +30,8 @@ class Monitoring(Construct):
         self._alarm(
             "DeadLettersAlarm",
             storage.dead_letter_queue.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum"),
-            "Uploads are in the submit dead-letter queue (the dead-letter reporter is failing or behind).",
+            "Uploads reached the submit dead-letter queue: their submission failed repeatedly (each is "
+            "reported FAILED by report_dead_letter; messages that stay mean that reporter is failing too).",
         )
         self._alarm(
             "SubmitBacklogAlarm",

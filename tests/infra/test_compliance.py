@@ -31,8 +31,8 @@ def test_cdk_nag_has_no_unacknowledged_findings(synthesized):
 
 
 def test_no_synthesis_errors_or_warnings(synthesized):
-    levels = [(m.level, m.entry.data) for m in synthesized.messages]
-    assert not [entry for entry in levels if entry[0] in ("error", "warning")], levels
+    levels = [(m.level.name, m.entry.data) for m in synthesized.messages]
+    assert not [entry for entry in levels if entry[0] in ("ERROR", "WARNING")], levels
 
 
 def test_every_acknowledgement_has_a_reason_and_is_granular_for_iam5(template):
@@ -105,3 +105,12 @@ def test_cfn_lint_catches_a_broken_template(synthesized, tmp_path):
     )
     assert result.returncode != 0
     assert "E3505" in result.stdout
+
+
+def test_synthesis_messages_do_surface_warnings(tmp_path):
+    """The messages checked above are where CDK puts warnings, so an empty list means none."""
+    app = cdk.App(outdir=str(tmp_path))
+    stack = cdk.Stack(app, "Warned")
+    cdk.Annotations.of(stack).add_warning_v2("test:warning", "a warning")
+    artifact = app.synth().get_stack_by_name("Warned")
+    assert [m.level.name for m in artifact.messages] == ["WARNING"]
