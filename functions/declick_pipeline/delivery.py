@@ -22,6 +22,7 @@ from declick_pipeline import notifications, runtime
 from declick_pipeline.audio_format import SNIFF_BYTES, content_type, sniff_format
 from declick_pipeline.idempotency import run_once
 from declick_pipeline.observability import MetricUnit, logger, metrics, redact_url, tracer
+from declick_pipeline.pipeline_state import PipelineState, PollOutcome
 from declick_pipeline.safe_download import DownloadError, DownloadPolicy, UnsafeUrlError, stream_download
 
 CHUNK_BYTES = 1 << 20
@@ -131,37 +132,35 @@ def copy_result(url: str, bucket: str, key: str, output_format: str, metadata: d
         raise ResultDownloadRefusedError(f"downloading the result failed: {exc}") from None
 
 
-def _deliver(key: dict[str, str], state: dict[str, Any]) -> dict[str, Any]:
+def _deliver(key: dict[str, str], state: PipelineState) -> dict[str, Any]:
     current = runtime.settings()
-    task_id = state["task_id"]
-    source = state["input"]
-    parameters = state.get("parameters") or {}
-    poll = state.get("poll") or {}
-    output_format = parameters.get("output_format") or current.default_output_format
-    url = poll.get("voice_result")
-    if not url:
+    source = state.input
+    poll = state.poll or PollOutcome()
+    output_format = state.parameters.output_format or current.default_output_format
+    if not poll.voice_result:
         raise ResultMissingError("the remote task is complete but gave no result URL")
-    target_key = output_key(source["key"], output_format)
+    url = poll.voice_result
+    target_key = output_key(source.key or state.task_id, output_format)
     logger.info("delivering result", extra={"result_url": redact_url(url), "output_key": target_key})
     metadata = {
-        "source-bucket": source["bucket"],
-        "source-key": quote(source["key"], safe="/"),
-        "source-version-id": source.get("version_id") or "",
-        "task-id": quote(task_id, safe=""),
+        "source-bucket": source.bucket or "",
+        "source-key": quote(source.key or "", safe="/"),
+        "source-version-id": source.version_id or "",
+        "task-id": quote(state.task_id, safe=""),
     }
     size = copy_result(url, current.output_bucket, target_key, output_format, metadata)
     output = {"bucket": current.output_bucket, "key": target_key, "size": size, "format": output_format}
     message = notifications.build_notification(
         notifications.SUCCEEDED,
-        input=source,
+        input=source.for_notification(),
         output=output,
-        task={"id": task_id, "remote_status": poll.get("status"), "polls": poll.get("polls"), "parameters": parameters},
-        uploaded_at=state.get("uploaded_at"),
-        submitted_at=state.get("submitted_at"),
+        task=state.task_summary(),
+        uploaded_at=state.uploaded_at,
+        submitted_at=state.submitted_at,
     )
     notifications.publish(message)
     metrics.add_metric(name="Succeeded", unit=MetricUnit.Count, value=1)
-    uploaded = notifications.parse_timestamp(state.get("uploaded_at") or state.get("submitted_at"))
+    uploaded = notifications.parse_timestamp(state.uploaded_at or state.submitted_at)
     notified = notifications.parse_timestamp(message["timestamps"]["notified_at"])
     if uploaded and notified:
         seconds = max(0.0, (notified - uploaded).total_seconds())
@@ -169,13 +168,13 @@ def _deliver(key: dict[str, str], state: dict[str, Any]) -> dict[str, Any]:
     return {"output": output}
 
 
-def deliver_result(state: dict[str, Any], lambda_context: Any = None) -> dict[str, Any]:
+def deliver_result(state: PipelineState, lambda_context: Any = None) -> dict[str, Any]:
     """Deliver once per task: a retried or re-driven deliver returns the first result, no second notification."""
     runtime.settings().require("OUTPUT_BUCKET", "TOPIC_ARN", "IDEMPOTENCY_TABLE")
     return run_once(
         _deliver,
         key_prefix="deliver_result",
-        key={"task_id": state["task_id"]},
+        key={"task_id": state.task_id},
         state=state,
         lambda_context=lambda_context,
     )

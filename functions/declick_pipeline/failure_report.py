@@ -12,6 +12,7 @@ from typing import Any
 
 from declick_pipeline import notifications
 from declick_pipeline.observability import MetricUnit, logger, metrics
+from declick_pipeline.pipeline_state import PipelineState, PollOutcome
 from declick_pipeline.s3_events import Upload
 
 REMOTE_STATUS_ERRORS = {
@@ -54,44 +55,37 @@ def _cause_message(cause: Any) -> str:
     return "" if cause is None else str(cause)[:MAX_MESSAGE_CHARS]
 
 
-def failure_error(state: dict[str, Any]) -> dict[str, str]:
+def failure_error(state: PipelineState) -> dict[str, str]:
     """The notification's `error` for a failed execution state."""
-    caught = state.get("error")
-    if isinstance(caught, dict) and (caught.get("Error") or caught.get("Cause")):
-        name = str(caught.get("Error") or "")
+    caught = state.error
+    if caught is not None and (caught.error or caught.cause):
+        name = caught.error or ""
         code = CAUGHT_ERRORS.get(name, "INTERNAL_ERROR")
-        message = _cause_message(caught.get("Cause")) or name
+        message = _cause_message(caught.cause) or name
         if code == "INTERNAL_ERROR" and name and name not in message:
             message = f"{name}: {message}"
         return {"code": code, "message": message}
-    poll = state.get("poll") if isinstance(state.get("poll"), dict) else {}
-    status = poll.get("status")
-    if status in REMOTE_STATUS_ERRORS:
-        reason = poll.get("reason") or f"the remote task ended with status {poll.get('status_name') or status}"
-        return {"code": REMOTE_STATUS_ERRORS[status], "message": str(reason)}
-    if poll.get("give_up"):
+    poll = state.poll or PollOutcome()
+    if poll.status in REMOTE_STATUS_ERRORS:
+        reason = poll.reason or f"the remote task ended with status {poll.status_name or poll.status}"
+        return {"code": REMOTE_STATUS_ERRORS[poll.status], "message": reason}
+    if poll.give_up:
         return {
             "code": "POLL_LIMIT_REACHED",
-            "message": f"timed out: the remote task was not done after {poll.get('polls')} polls",
+            "message": f"timed out: the remote task was not done after {poll.polls} polls",
         }
     return {"code": "INTERNAL_ERROR", "message": "the execution ended without a result"}
 
 
-def report_failure(state: dict[str, Any]) -> dict[str, Any]:
+def report_failure(state: PipelineState) -> dict[str, Any]:
     error = failure_error(state)
-    poll = state.get("poll") if isinstance(state.get("poll"), dict) else {}
     message = notifications.build_notification(
         notifications.FAILED,
-        input=state.get("input") or {},
-        task={
-            "id": state.get("task_id"),
-            "remote_status": poll.get("status"),
-            "polls": poll.get("polls", 0),
-            "parameters": state.get("parameters") or {},
-        },
+        input=state.input.for_notification(),
+        task=state.task_summary(),
         error=error,
-        uploaded_at=state.get("uploaded_at"),
-        submitted_at=state.get("submitted_at"),
+        uploaded_at=state.uploaded_at,
+        submitted_at=state.submitted_at,
     )
     logger.warning("task failed", extra={"error_code": error["code"]})
     notifications.publish(message)

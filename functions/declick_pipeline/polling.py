@@ -15,6 +15,7 @@ from typing import Any
 from declick_pipeline import runtime
 from declick_pipeline.notifications import parse_timestamp
 from declick_pipeline.observability import MetricUnit, logger, metrics, tracer
+from declick_pipeline.pipeline_state import PipelineState
 from declick_pipeline.settings import Settings
 
 PENDING_STATUSES = frozenset({1, 2})
@@ -25,25 +26,14 @@ def wait_seconds(wait_time: int | None, settings: Settings) -> int:
     return max(settings.wait_min_seconds, min(settings.wait_max_seconds, value))
 
 
-def previous_polls(state: dict[str, Any]) -> int:
-    poll = state.get("poll")
-    if isinstance(poll, dict):
-        try:
-            return max(0, int(poll.get("polls") or 0))
-        except (TypeError, ValueError):
-            return 0
-    return 0
-
-
 @tracer.capture_method
-def poll_task(state: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
+def poll_task(state: PipelineState, now: datetime | None = None) -> dict[str, Any]:
     current = runtime.settings().require("API_BASE_URL", "API_SECRET_ARN")
-    task_id = state["task_id"]
-    result = runtime.remote_api().get_result(task_id)
-    polls = previous_polls(state) + 1
+    result = runtime.remote_api().get_result(state.task_id)
+    polls = max(0, state.poll.polls if state.poll else 0) + 1
     give_up = False
     if result.status in PENDING_STATUSES:
-        submitted = parse_timestamp(state.get("submitted_at"))
+        submitted = parse_timestamp(state.submitted_at)
         elapsed = ((now or datetime.now(UTC)) - submitted).total_seconds() if submitted else 0.0
         give_up = polls >= current.max_polls or elapsed > current.max_processing_seconds
     metrics.add_metric(name="Polls", unit=MetricUnit.Count, value=1)

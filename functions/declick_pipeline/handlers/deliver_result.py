@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from declick_pipeline.delivery import deliver_result
 from declick_pipeline.observability import logger, metrics, tracer
+from declick_pipeline.pipeline_state import PipelineState
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    logger.append_keys(task_id=event.get("task_id"), object_key=(event.get("input") or {}).get("key"))
-    return deliver_result(event, lambda_context=context)
+    state = parse(event=event, model=PipelineState)
+    logger.append_keys(task_id=state.task_id, object_key=state.input.key)
+    return deliver_result(state, lambda_context=context)

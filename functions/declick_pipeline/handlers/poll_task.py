@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from declick_pipeline.observability import logger, metrics, tracer
+from declick_pipeline.pipeline_state import PipelineState
 from declick_pipeline.polling import poll_task
 
 
@@ -14,5 +16,6 @@ from declick_pipeline.polling import poll_task
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    logger.append_keys(task_id=event.get("task_id"), object_key=(event.get("input") or {}).get("key"))
-    return poll_task(event)
+    state = parse(event=event, model=PipelineState)
+    logger.append_keys(task_id=state.task_id, object_key=state.input.key)
+    return poll_task(state)

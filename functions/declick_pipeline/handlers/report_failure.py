@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from declick_pipeline import runtime
 from declick_pipeline.failure_report import report_failure
 from declick_pipeline.observability import logger, metrics, tracer
+from declick_pipeline.pipeline_state import PipelineState
 
 
 @logger.inject_lambda_context
@@ -16,5 +18,6 @@ from declick_pipeline.observability import logger, metrics, tracer
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     runtime.settings().require("TOPIC_ARN")
-    logger.append_keys(task_id=event.get("task_id"), object_key=(event.get("input") or {}).get("key"))
-    return report_failure(event)
+    state = parse(event=event, model=PipelineState)
+    logger.append_keys(task_id=state.task_id, object_key=state.input.key)
+    return report_failure(state)

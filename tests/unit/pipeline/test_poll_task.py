@@ -7,10 +7,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from declick_pipeline import runtime
-from declick_pipeline.handlers import poll_task
-from declick_pipeline.polling import poll_task as poll_once
+from declick_pipeline.handlers import poll_task as poll_handler
+from declick_pipeline.pipeline_state import PipelineState
+from declick_pipeline.polling import poll_task
 from declick_pipeline.remote_api import RemoteApiRejectedError, RemoteApiResponseError, RemoteApiTransientError
 from tests.support.fake_vendor import MISSING, Reply
+
+
+def poll_once(state_dict, now=None):
+    return poll_task(PipelineState.model_validate(state_dict), now=now)
 
 
 def state(task_id="t-1", polls=None, submitted_at=None):
@@ -31,7 +36,7 @@ def state(task_id="t-1", polls=None, submitted_at=None):
 )
 def test_status_is_mapped_from_number_or_string(account, lambda_context, status, name):
     account.vendor.script_task("t-1", Reply.result(status, wait_time="20", voice_result="", reason="why"))
-    poll = poll_task.handler(state(), lambda_context)
+    poll = poll_handler.handler(state(), lambda_context)
     assert poll["status"] == int(str(status).strip())
     assert poll["status_name"] == name
     assert poll["polls"] == 1
@@ -62,7 +67,7 @@ def test_status_is_mapped_from_number_or_string(account, lambda_context, status,
 )
 def test_wait_time_is_coerced_and_clamped(account, lambda_context, wait_time, expected):
     account.vendor.script_task("t-1", Reply.result(2, wait_time=wait_time))
-    assert poll_task.handler(state(), lambda_context)["wait_seconds"] == expected
+    assert poll_handler.handler(state(), lambda_context)["wait_seconds"] == expected
 
 
 def test_default_wait_is_clamped_too(account, lambda_context, monkeypatch):
@@ -70,12 +75,12 @@ def test_default_wait_is_clamped_too(account, lambda_context, monkeypatch):
     monkeypatch.setenv("WAIT_MIN_SECONDS", "4")
     runtime.reset()
     account.vendor.script_task("t-1", Reply.result(1, wait_time=MISSING))
-    assert poll_task.handler(state(), lambda_context)["wait_seconds"] == 4
+    assert poll_handler.handler(state(), lambda_context)["wait_seconds"] == 4
 
 
 def test_complete_carries_the_result_url_and_blank_fields_become_null(account, lambda_context):
     account.vendor.script_task("t-1", Reply.result(3, voice_result="https://cdn.example/r.mp3", reason=""))
-    poll = poll_task.handler(state(polls=4), lambda_context)
+    poll = poll_handler.handler(state(polls=4), lambda_context)
     assert poll == {
         "status": 3,
         "status_name": "COMPLETE",
@@ -116,15 +121,15 @@ def test_finished_tasks_never_give_up(account, monkeypatch):
 def test_vendor_outage_raises_transient_for_the_state_machine_retry(account, lambda_context):
     account.vendor.script_task("t-1", Reply.http(502))
     with pytest.raises(RemoteApiTransientError):
-        poll_task.handler(state(), lambda_context)
+        poll_handler.handler(state(), lambda_context)
 
 
 def test_vendor_error_code_raises_rejected(account, lambda_context):
     with pytest.raises(RemoteApiRejectedError, match="task not found"):
-        poll_task.handler(state(task_id="unknown"), lambda_context)
+        poll_handler.handler(state(task_id="unknown"), lambda_context)
 
 
 def test_unknown_status_is_a_response_error(account, lambda_context):
     account.vendor.script_task("t-1", Reply.result(9))
     with pytest.raises(RemoteApiResponseError, match="unknown status 9"):
-        poll_task.handler(state(), lambda_context)
+        poll_handler.handler(state(), lambda_context)

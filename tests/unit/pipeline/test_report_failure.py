@@ -145,3 +145,16 @@ def test_dead_letter_publish_failure_keeps_the_message(account, lambda_context, 
     event = account.sqs_event({"Records": [account.s3_record("a.wav", 10)]})
     result = report_dead_letter.handler(event, lambda_context)
     assert result == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
+
+
+def test_a_sparse_state_with_extra_fields_is_still_reported(account, lambda_context):
+    state = {
+        "task_id": "t-6",
+        "delivery": {"anything": 1},
+        "error": {"Error": "ResultFormatError", "Cause": "not json"},
+    }
+    report_failure.handler(state, lambda_context)
+    message = published(account)
+    assert message["error"] == {"code": "RESULT_WRONG_FORMAT", "message": "not json"}
+    assert message["task"]["id"] == "t-6" and message["task"]["polls"] == 0
+    assert message["input"]["key"] is None
