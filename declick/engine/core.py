@@ -308,7 +308,7 @@ def _onset(x: np.ndarray, cs: int, cfg: EngineConfig) -> bool:
         return False
     eb = float(np.mean(before * before))
     ea = float(np.mean(after * after))
-    return ea > 100.0 * eb + 1e-12
+    return ea > 50.0 * eb + 1e-12
 
 
 def detect_cores(x: np.ndarray, cfg: EngineConfig) -> list[tuple[int, int, int, int]]:
