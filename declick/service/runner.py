@@ -122,6 +122,14 @@ def _remove_leftovers(job: dict | None) -> None:
         Path(job["result_path"] + suffix).unlink(missing_ok=True)
 
 
+def _is_alive(slot: _Slot) -> bool:
+    """Safe from other threads while the scheduler is replacing the slot's process."""
+    try:
+        return not slot.dead and slot.process is not None and slot.process.is_alive()
+    except ValueError:  # closed meanwhile
+        return False
+
+
 @dataclass
 class _Slot:
     process: multiprocessing.process.BaseProcess
@@ -148,6 +156,7 @@ class Runner:
         self._stop = threading.Event()
         self._closed: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_w.setblocking(False)  # a burst of submissions must never block on a full wake-up buffer
         self._thread: threading.Thread | None = None
         self._last_sweep = 0.0
         self._respawn_delay = _MIN_RESPAWN_DELAY
@@ -194,10 +203,10 @@ class Runner:
         return None
 
     def ready_workers(self) -> int:
-        return sum(1 for slot in self._slots if slot.ready and not slot.dead and slot.process.is_alive())
+        return sum(1 for slot in list(self._slots) if slot.ready and _is_alive(slot))
 
     def alive_workers(self) -> int:
-        return sum(1 for slot in self._slots if not slot.dead and slot.process.is_alive())
+        return sum(1 for slot in list(self._slots) if _is_alive(slot))
 
     # internals -------------------------------------------------------------------------------
     def _recover(self) -> None:
