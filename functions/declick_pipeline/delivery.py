@@ -102,7 +102,7 @@ def _check_format(head: bytes, expected: str) -> None:
         raise ResultFormatError(f"the result is {what}, but {expected.upper()} was requested")
 
 
-@tracer.capture_method
+@tracer.capture_method(capture_response=False)
 def copy_result(url: str, bucket: str, key: str, output_format: str, metadata: dict[str, str]) -> int:
     """Stream `url` into s3://bucket/key; return the number of bytes written."""
     current = runtime.settings()

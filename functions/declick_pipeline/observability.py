@@ -1,7 +1,9 @@
 """The Powertools logger, tracer and metrics shared by every handler.
 
 Service name, namespace and log level come from the POWERTOOLS_* variables. Never log a
-presigned URL with its query string or anything from the API secret: use `redact_url`.
+presigned URL with its query string or anything from the API secret: use `redact_url`. Traced
+functions use `capture_response=False`: a poll's response carries `voice_result`, which may be a
+presigned URL, and X-Ray metadata is a log too.
 """
 
 from __future__ import annotations

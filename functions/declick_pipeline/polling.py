@@ -26,7 +26,7 @@ def wait_seconds(wait_time: int | None, settings: Settings) -> int:
     return max(settings.wait_min_seconds, min(settings.wait_max_seconds, value))
 
 
-@tracer.capture_method
+@tracer.capture_method(capture_response=False)
 def poll_task(state: PipelineState, now: datetime | None = None) -> dict[str, Any]:
     current = runtime.settings().require("API_BASE_URL", "API_SECRET_ARN")
     result = runtime.remote_api().get_result(state.task_id)

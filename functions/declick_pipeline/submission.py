@@ -162,7 +162,7 @@ def _missing(exc: ClientError) -> bool:
     return str(exc.response.get("Error", {}).get("Code")) in _MISSING_OBJECT_CODES
 
 
-@tracer.capture_method
+@tracer.capture_method(capture_response=False)
 def inspect_object(upload: Upload, max_bytes: int) -> AudioFacts:
     """Stream the object once into /tmp, hashing as it goes, then read its audio header.
 
@@ -334,7 +334,7 @@ def _submit(key: dict[str, str], upload: dict[str, Any], context: Any = None) ->
     return {"outcome": "submitted", "task_id": task_id}
 
 
-@tracer.capture_method
+@tracer.capture_method(capture_response=False)
 def submit_upload(upload: Upload, lambda_context: Any = None) -> dict[str, Any]:
     """Submit or reject one upload, at most once per object version."""
     runtime.settings().require("API_BASE_URL", "API_SECRET_ARN", "TOPIC_ARN", "STATE_MACHINE_ARN", "IDEMPOTENCY_TABLE")

@@ -13,7 +13,7 @@ from declick_pipeline.polling import poll_task
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     state = parse(event=event, model=PipelineState)

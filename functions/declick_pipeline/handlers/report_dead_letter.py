@@ -37,7 +37,7 @@ def _record_handler(record: SQSRecord) -> int:
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     runtime.settings().require("TOPIC_ARN")

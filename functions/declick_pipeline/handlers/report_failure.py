@@ -14,7 +14,7 @@ from declick_pipeline.pipeline_state import PipelineState
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     runtime.settings().require("TOPIC_ARN")
