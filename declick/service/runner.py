@@ -166,6 +166,10 @@ class Runner:
     def start(self) -> None:
         self.results_dir.mkdir(parents=True, exist_ok=True)
         self.work_dir.mkdir(parents=True, exist_ok=True)
+        # Downloads and half-written results of a previous run are useless: their tasks run again.
+        for leftover in [*self.work_dir.iterdir(), *self.results_dir.glob("*.part*")]:
+            if leftover.is_file():
+                leftover.unlink(missing_ok=True)
         self._recover()
         self._slots = [self._spawn() for _ in range(self.settings.workers)]
         self._thread = threading.Thread(target=self._loop, name="declick-scheduler", daemon=True)

@@ -139,10 +139,16 @@ def test_a_task_interrupted_by_a_crash_is_run_again(start_service, files, tmp_pa
     )
     assert store.claim_next().status == Status.IN_PROGRESS
     store.close()
+    data_dir = tmp_path / "data"
+    stale = [data_dir / "work" / "older-task.in", data_dir / "results" / "older-task.wav.part.partial"]
+    for path in stale:  # what crashed workers left behind
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"half")
     _, client = start_service(tmp_path=tmp_path, workers=1)
     done = wait_for(client, "crashed-task", FINAL)
     assert done["status"] == "3"
     assert done["voice_result"].endswith("/crashed-task.mp3")
+    assert not any(path.exists() for path in stale)
 
 
 def test_queue_and_processing_limits(start_service, files):
