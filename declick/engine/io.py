@@ -85,7 +85,6 @@ def clean_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], params:
             subtype = fin.subtype if fin.subtype in _WAV_SUBTYPES else "PCM_16"
             out_kw = {"format": "WAV", "subtype": subtype}
         engine = Declicker(rate, channels, params, np.dtype(dtype), quant_step=step)
-        write_dtype = dtype if dtype != "int16" or step == 1 else "int16"
         tmp = Path(f"{dst}.partial")
         try:
             fout = sf.SoundFile(str(tmp), "w", samplerate=rate, channels=channels, **out_kw)
@@ -104,12 +103,12 @@ def clean_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], params:
                     done += len(block)
                     out = engine.push(block)
                     if len(out):
-                        fout.write(out.astype(write_dtype, copy=False))
+                        fout.write(out)
                     if progress is not None:
                         progress(done, max(total, done))
                 out = engine.finish()
                 if len(out):
-                    fout.write(out.astype(write_dtype, copy=False))
+                    fout.write(out)
             os.replace(tmp, dst)
         except BaseException:
             tmp.unlink(missing_ok=True)
