@@ -234,13 +234,18 @@ def test_too_large_is_rejected_before_downloading(account, lambda_context, audio
     assert downloads == []
 
 
-def test_size_from_head_object_is_checked_when_the_event_understates_it(account, lambda_context, audio_files):
-    downloads = []
+def test_size_from_head_object_is_checked_when_the_event_understates_it(
+    account, lambda_context, audio_files, monkeypatch
+):
+    monkeypatch.setenv("MAX_INPUT_BYTES", "1000")
     from declick_pipeline import runtime
 
+    runtime.reset()
+    downloads = []
     runtime.client("s3").meta.events.register("before-call.s3.GetObject", lambda **kw: downloads.append(kw))
-    message = reject_case(account, lambda_context, "big.wav", bytes(50 * 1024 * 1024 + 1), size=10)
+    message = reject_case(account, lambda_context, "big.wav", audio_files["wav"][:1001], size=10)
     assert message["error"]["code"] == "FILE_TOO_LARGE"
+    assert message["input"]["size"] == 1001
     assert downloads == []
 
 
