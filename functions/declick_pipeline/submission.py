@@ -233,6 +233,11 @@ def _create_remote_task(key: dict[str, str], request: dict[str, Any]) -> dict[st
 
 
 def _presign(upload: Upload, expiry_seconds: int) -> str:
+    """The vendor's `file_link`, pinned to the version we inspected.
+
+    It is signed with the function role's temporary credentials, so it stops working when that
+    role session expires, whatever `expiry_seconds` says (docs/usage.md).
+    """
     params = {"Bucket": upload.bucket, "Key": upload.key}
     if upload.version_id:
         params["VersionId"] = upload.version_id
