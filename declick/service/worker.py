@@ -38,8 +38,10 @@ def _limit_threads() -> None:
 
 def worker_main(conn, ready_message: str = "ready") -> None:
     """Entry point of a pool process: answer jobs from `conn` until told to stop (None)."""
-    # Ctrl-C in a terminal reaches the whole process group; the parent decides when we stop.
+    # Signals sent to the service's process group (Ctrl-C, `timeout`, a terminal hang-up) are for
+    # the parent, which stops us in order; so leave its group, and ignore Ctrl-C until we have.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.setpgrp()
     _limit_threads()
     import soundfile  # noqa: F401
 
