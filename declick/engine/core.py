@@ -33,7 +33,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from scipy.linalg import LinAlgError, solve_toeplitz, solveh_banded
+from scipy.linalg import LinAlgError, solve_toeplitz
+from scipy.linalg.lapack import dpbsv
 from scipy.ndimage import maximum_filter1d, uniform_filter1d
 from threadpoolctl import ThreadpoolController
 
@@ -180,11 +181,14 @@ def fit_ar(segments: list[np.ndarray], order: int, sample_rate: int) -> tuple[np
     estimate is inflated by the conditioning and would under-weight the signal prior).
     """
     r = _condition(_autocorr(segments, order)[None, :], sample_rate)[0]
-    try:
-        coef = solve_toeplitz(r[:-1], -r[1:], check_finite=False)
-    except (LinAlgError, ValueError):
-        coef = np.zeros(order)
-    c = np.concatenate(([1.0], coef))
+    if order <= 16:
+        c = _levinson(r[None, :])[0][0]
+    else:
+        try:
+            coef = solve_toeplitz(r[:-1], -r[1:], check_finite=False)
+        except (LinAlgError, ValueError):
+            coef = np.zeros(order)
+        c = np.concatenate(([1.0], coef))
     total = 0.0
     count = 0
     for seg in segments:
@@ -361,6 +365,15 @@ def detect_cores(x: np.ndarray, cfg: EngineConfig) -> list[tuple[int, int, int, 
 # restoration
 
 
+def _solve_band(ab: np.ndarray, rhs: np.ndarray, overwrite: bool = False) -> np.ndarray:
+    """Symmetric positive definite banded solve, straight to LAPACK (the scipy wrapper's
+    checks cost more than the solve itself for these small systems)."""
+    _, x, info = dpbsv(ab, rhs, lower=0, overwrite_ab=int(overwrite), overwrite_b=0)
+    if info != 0:
+        raise LinAlgError(f"banded solve failed (info={info})")
+    return x
+
+
 def _band_from_acf(acf: np.ndarray, n: int) -> np.ndarray:
     """Upper banded storage of the symmetric Toeplitz matrix with first row ``acf``."""
     bw = len(acf) - 1
@@ -430,7 +443,7 @@ def restore_span(y: np.ndarray, s: int, e: int, cfg: EngineConfig, lo: int = 0, 
     rhs /= sig2
     ab_sig = _band_from_acf(_filter_acf(c) / sig2, n_unk)
     try:
-        x = solveh_banded(ab_sig, rhs, check_finite=False)
+        x = _solve_band(ab_sig, rhs)
     except (LinAlgError, ValueError):
         return None
 
@@ -456,7 +469,7 @@ def restore_span(y: np.ndarray, s: int, e: int, cfg: EngineConfig, lo: int = 0, 
         rhs_t = rhs.copy()
         rhs_t[o0:o0 + n_obs] += _bt_w_b_apply(b, w, obs)
         try:
-            x = solveh_banded(ab, rhs_t, check_finite=False)
+            x = _solve_band(ab, rhs_t, overwrite=True)
         except (LinAlgError, ValueError):
             return None
     if not np.all(np.isfinite(x)):
