@@ -8,14 +8,20 @@ presigned URL, and X-Ray metadata is a log too.
 
 from __future__ import annotations
 
+import os
 from urllib.parse import urlsplit, urlunsplit
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
+# The contract's defaults apply when the POWERTOOLS_* variables are absent (metrics would
+# otherwise fail to flush for want of a namespace).
+SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME") or "declick"
+METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "Declick"
+
+logger = Logger(service=SERVICE_NAME)
+tracer = Tracer(service=SERVICE_NAME)
+metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
 
 __all__ = ["MetricUnit", "logger", "metrics", "redact_url", "tracer"]
 
