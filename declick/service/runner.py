@@ -451,6 +451,8 @@ class Runner:
             "result_path": str(self.results_dir / f"{task.id}.{task.output_ext}"),
             "max_bytes": self.settings.max_input_bytes,
             "download_timeout_seconds": self.settings.download_timeout_seconds,
+            "download_retries": self.settings.download_retries,
+            "download_retry_delay_seconds": self.settings.download_retry_delay_seconds,
             "allowed_hosts": sorted(self.settings.allowed_hosts),
             "max_audio_seconds": self.settings.max_audio_seconds,
             "duration_tolerance_seconds": self.settings.duration_tolerance_seconds,

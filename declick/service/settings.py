@@ -40,6 +40,9 @@ class ServiceSettings:
     allowed_hosts: frozenset[str] = frozenset()
     max_input_bytes: int = MAX_INPUT_BYTES
     download_timeout_seconds: float = 300.0
+    # Retries of a download that failed in a way that may pass (connection, 5xx, 429, timeout).
+    download_retries: int = 2
+    download_retry_delay_seconds: float = 1.0  # times the attempt number
     max_audio_seconds: float = 4 * 3600.0
     # How far the real duration may stray from `file_time` (which is whole seconds): max(abs, rel × real).
     duration_tolerance_seconds: float = 2.0
@@ -66,6 +69,8 @@ class ServiceSettings:
     def __post_init__(self) -> None:
         if self.workers < 1:
             raise ConfigError("workers must be at least 1")
+        if self.download_retries < 0 or self.download_retry_delay_seconds < 0:
+            raise ConfigError("download_retries and download_retry_delay_seconds must not be negative")
         if self.min_wait_seconds < 0 or self.max_wait_seconds < max(1, self.min_wait_seconds):
             raise ConfigError("need 0 <= min_wait_seconds <= max_wait_seconds and max_wait_seconds >= 1")
         if not 0 < self.max_input_bytes <= MAX_INPUT_BYTES:
@@ -150,6 +155,7 @@ _NUMERIC_ENV = {
     "WORKERS": ("workers", int),
     "MAX_INPUT_BYTES": ("max_input_bytes", int),
     "DOWNLOAD_TIMEOUT_SECONDS": ("download_timeout_seconds", float),
+    "DOWNLOAD_RETRIES": ("download_retries", int),
     "MAX_AUDIO_SECONDS": ("max_audio_seconds", float),
     "MAX_QUEUE_SECONDS": ("max_queue_seconds", float),
     "MAX_PROCESSING_SECONDS": ("max_processing_seconds", float),

@@ -99,6 +99,7 @@ def run_job(job: dict, conn=None) -> dict:
 
 
 def _download(job: dict, work: Path) -> tuple[int, str]:
+    """Fetch `file_link`, retrying what may be transient (connection errors, 5xx, 429, timeouts)."""
     from declick_pipeline.safe_download import DownloadError, DownloadPolicy, UnsafeUrlError, stream_download
 
     policy = DownloadPolicy(
@@ -106,24 +107,30 @@ def _download(job: dict, work: Path) -> tuple[int, str]:
         timeout_seconds=job["download_timeout_seconds"],
         allowed_hosts=frozenset(job["allowed_hosts"]),
     )
-    digest = hashlib.md5(usedforsecurity=False)
-    size = 0
     work.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with stream_download(job["file_link"], policy) as chunks, open(work, "wb") as out:
-            for chunk in chunks:
-                out.write(chunk)
-                digest.update(chunk)
-                size += len(chunk)
-    except UnsafeUrlError as exc:
-        raise TaskError(Code.DOWNLOAD_FAILED, f"file_link refused: {exc}") from None
-    except DownloadError as exc:
-        if "limit" in str(exc) and "byte" in str(exc):
-            raise TaskError(Code.FILE_TOO_LARGE, f"file_link is larger than {policy.max_bytes} bytes") from None
-        raise TaskError(Code.DOWNLOAD_FAILED, str(exc)) from None
-    except OSError as exc:
-        raise TaskError(Code.DOWNLOAD_FAILED, f"cannot store the download: {exc.strerror}") from None
-    return size, digest.hexdigest()
+    retries = job.get("download_retries", 0)
+    for attempt in range(retries + 1):
+        digest = hashlib.md5(usedforsecurity=False)
+        size = 0
+        try:
+            with stream_download(job["file_link"], policy) as chunks, open(work, "wb") as out:
+                for chunk in chunks:
+                    out.write(chunk)
+                    digest.update(chunk)
+                    size += len(chunk)
+            return size, digest.hexdigest()
+        except UnsafeUrlError as exc:
+            raise TaskError(Code.DOWNLOAD_FAILED, f"file_link refused: {exc}") from None
+        except DownloadError as exc:
+            if "-byte limit" in str(exc):
+                raise TaskError(Code.FILE_TOO_LARGE, f"file_link is larger than {policy.max_bytes} bytes") from None
+            if not exc.transient or attempt == retries:
+                tries = f" (after {attempt + 1} tries)" if attempt else ""
+                raise TaskError(Code.DOWNLOAD_FAILED, f"{exc}{tries}") from None
+        except OSError as exc:
+            raise TaskError(Code.DOWNLOAD_FAILED, f"cannot store the download: {exc.strerror}") from None
+        time.sleep(job.get("download_retry_delay_seconds", 1.0) * (attempt + 1))
+    raise AssertionError("unreachable")  # the loop returns or raises
 
 
 def _verify(job: dict, size: int, md5: str) -> None:

@@ -48,6 +48,7 @@ class FileServer:
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
         self.gates: dict[str, threading.Event] = {}
+        self.failures: dict[str, int] = {}  # name -> how many more requests answer 503
         self.requests: list[str] = []
         self._lock = threading.Lock()
         server = self
@@ -57,6 +58,13 @@ class FileServer:
                 name = self.path.lstrip("/")
                 with server._lock:
                     server.requests.append(name)
+                with server._lock:
+                    failing = server.failures.get(name, 0) > 0
+                    if failing:
+                        server.failures[name] -= 1
+                if failing:
+                    self.send_error(503)
+                    return
                 gate = server.gates.get(name)
                 if gate is not None:
                     gate.wait(60)
@@ -88,6 +96,9 @@ class FileServer:
             self.gates[name] = threading.Event()
         return f"http://{self.host}/{name}"
 
+    def fail_first(self, name: str, times: int) -> None:
+        self.failures[name] = times
+
     def release(self, name: str) -> None:
         self.gates[name].set()
 
@@ -117,6 +128,7 @@ def base_settings(tmp_path, files: FileServer, **overrides) -> ServiceSettings:
         "workers": 1,
         "min_wait_seconds": 1,
         "download_timeout_seconds": 30,
+        "download_retry_delay_seconds": 0.05,
         "log_level": "WARNING",
     }
     values.update(overrides)

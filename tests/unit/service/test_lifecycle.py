@@ -145,7 +145,21 @@ def test_unreachable_file_link(service, files):
     assert refused["code"] == 1002
     # ...while an allowed host that does not answer fails the task with a download error.
     body["file_link"] = files.serve("missing-placeholder.wav", data).replace("missing-placeholder", "absent")
-    _fails_with(client, body, 1005)
+    assert "HTTP 404" in _fails_with(client, body, 1005)["reason"]
+    assert files.requested("absent.wav") == 1  # a 404 is not worth retrying
+
+
+def test_transient_download_errors_are_retried(service, files):
+    _, client = service
+    data = make_audio("wav", seed=12)
+    link = files.serve("flaky.wav", data)
+    files.fail_first("flaky.wav", 2)
+    assert wait_for(client, submit(client, body_for(link, data, "wav")), FINAL)["status"] == "3"
+    assert files.requested("flaky.wav") == 3
+    link = files.serve("down.wav", data)
+    files.fail_first("down.wav", 10)
+    assert "HTTP 503" in _fails_with(client, body_for(link, data, "wav"), 1005)["reason"]
+    assert files.requested("down.wav") == 3  # the first try and the two configured retries
 
 
 def test_closed_port_on_an_allowed_host(start_service, files):
