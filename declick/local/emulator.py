@@ -615,7 +615,6 @@ class EmulatedAws:
 
         lam = self.client("lambda")
         for spec in self.functions.values():
-            res = self.template.resources[spec.logical_id]
             lam.create_function(
                 FunctionName=spec.name,
                 Runtime="python3.12",
@@ -626,7 +625,6 @@ class EmulatedAws:
                 Timeout=spec.timeout_s,
                 Environment={"Variables": dict(spec.environment)},
             )
-            del res
 
         sfn = self.client("stepfunctions")
         for res in self.template.of_type("AWS::StepFunctions::StateMachine"):
