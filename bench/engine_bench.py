@@ -410,8 +410,12 @@ def write_markdown(path: Path, res: dict, spd: dict, mem: dict, command: str, el
                                                   for k, (f, m) in res["materials"].items()) + ".",
         "Clicks (bench/clicks.py): keyboard press/release bursts (band-passed noise, 0.1-0.4 ms attack, "
         "1-10 ms decay to -40 dB), mouse clicks (damped 2-7 kHz ping, 0.7-3 ms), vinyl impulses (1-20 samples); "
-        "peak at 0, +10 and +20 dB re the clean signal's RMS, about 2 per second.",
+        "peak at 0, +10 and +20 dB re the clean signal's RMS, about 2 events per second "
+        "(a keyboard event is a press/release pair).",
         "",
+        *([] if "cmu-arctic" in res["materials"] else [
+            "The CMU ARCTIC sentence in pysptk's sdist was not used: `pip download --no-binary :all: pysptk` "
+            "fails here while building the sdist's metadata, so it never reached bench/.cache.", ""]),
         "SNR figures are against the clean signal and averaged over materials, levels and seeds. "
         "*Gain* = SNR(out) - SNR(corrupted), over the whole file and over the true click spans only. "
         f"*Away* = SNR of the output over the samples more than {AWAY_S * 1000:.0f} ms from any click. "
