@@ -37,3 +37,25 @@ def test_local_run_exits_non_zero_when_an_upload_does_not_succeed(template, tmp_
     assert notes["notes.wav"]["status"] == "REJECTED" and notes["notes.wav"]["error"]["code"] == "NOT_AUDIO"
     assert (tmp_path / "out" / "good.wav").is_file()
     assert "notes.wav: REJECTED NOT_AUDIO" in captured.err
+
+
+def test_local_run_against_another_api_endpoint(template, tmp_path, capsys, monkeypatch):
+    from tests.support.fake_vendor import FakeVendor, Reply
+
+    source = tmp_path / "call.wav"
+    source.write_bytes(audio.wav(seed=13))
+    with FakeVendor(appkey="k-cli", appsecret="s-cli") as vendor:
+        result = vendor.serve_file("call.wav", audio.wav(seed=14), "audio/wav")
+        vendor.script_create(Reply.created("task-cli"))
+        vendor.script_task("task-cli", Reply.result(2, wait_time="0"), Reply.result(3, voice_result=result))
+        monkeypatch.setenv("DECLICK_APPSECRET", "s-cli")
+        argv = ["local", "run", str(source), "--out", str(tmp_path / "out"), "--api-url", vendor.url]
+        code = main([*argv, "--appkey", "k-cli", "--meta", "output-format=wav", "--prefix", "calls/2026"])
+        assert len(vendor.created_tasks()) == 1
+        assert vendor.created_tasks()[0].json["file_ext"] == "wav"
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    note = json.loads(captured.out)
+    assert note["task"]["id"] == "task-cli" and note["input"]["key"] == "calls/2026/call.wav"
+    assert (tmp_path / "out" / "calls" / "2026" / "call.wav").read_bytes() == audio.wav(seed=14)
+    assert "the given API" in captured.err
