@@ -60,7 +60,7 @@ def test_a_message_failing_every_time_is_redriven_to_the_dead_letter_function(aw
     assert aws.wait_for(lambda ns: _statuses(aws, "poison.wav"), timeout=30)
     assert aws.wait_idle(timeout=30)
     assert _statuses(aws, "poison.wav") == ["FAILED"]
-    submits = [b for b in aws.batch_log if b[0] == aws.functions["SubmitFn"].name and b[2]]
+    submits = [b for b in aws.batch_log if b.function == aws.functions["SubmitFn"].name and b.failed_ids]
     assert len(submits) == 2  # maxReceiveCount receives, each reported as a batch item failure
 
 
