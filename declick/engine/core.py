@@ -19,7 +19,10 @@ signal. The restored samples are the MAP estimate of the signal given both model
 samples and the untouched context (a banded linear system). Where the click dominates, this falls
 back to plain least-squares AR interpolation (LSAR); where it is weak or its spectrum differs from
 the signal's, the observation is kept rather than thrown away. The click model is estimated from an
-LSAR first pass and refined once (a small EM-style loop).
+LSAR first pass and refined once (a small EM-style loop). A last check undoes repairs of the
+signal's own transients that got past detection (plosive releases after a closure): when removing
+the event whitens the prediction error only moderately and the signal is much louder right after
+the span than right before it, the original samples are kept.
 
 Only samples inside detected spans are written; everything else is passed through untouched,
 so integer PCM comes back bit-exact away from the clicks. Processing is in blocks with the
@@ -82,6 +85,7 @@ class EngineConfig:
     bridge: int
     grow_base: int
     grow_factor: int
+    rise_win: int
 
     @classmethod
     def make(cls, sample_rate: int, params: DeclickParams) -> EngineConfig:
@@ -107,7 +111,7 @@ class EngineConfig:
         lookaround = max(lookaround, max_core + onset_win + t_max + frame)
         return cls(sr, params.detection_mult, order_detect, frame, sub, scale_win, max_core, gap, pre, post_min,
                    order_restore, order_click, context, lookaround, hop, t_min, t_max, onset_gap, onset_win,
-                   0.3, max(2, int(round(0.15 * ms))), int(round(0.5 * ms)), 4)
+                   0.3, max(2, int(round(0.15 * ms))), int(round(0.5 * ms)), 4, int(round(5 * ms)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -334,6 +338,21 @@ def _onset(x: np.ndarray, cs: int, ge: int, cfg: EngineConfig) -> bool:
 
 # 13 dB: tuned on the benchmark (plosives of the alsa prompts vs clicks placed before speech)
 _ONSET_RATIO = 20.0
+# Post-restoration check (tuned on the benchmark): an event whose removal whitens the prediction
+# error by less than _WHITEN_MIN_DB and after which the signal is more than _RISE_MAX_DB louder
+# than before it is kept as it is. Real clicks nearly always whiten by far more.
+_WHITEN_MIN_DB = 20.0
+_RISE_MAX_DB = 9.0
+
+
+def _rise_db(x: np.ndarray, s: int, e: int, lo: int, hi: int, cfg: EngineConfig) -> float:
+    """Level of the 5 ms after a span over the level of the 5 ms before it."""
+    w = cfg.rise_win
+    before = x[max(lo, s - w):s]
+    after = x[e:min(hi, e + w)]
+    eb = float(before @ before) / max(1, len(before))
+    ea = float(after @ after) / max(1, len(after))
+    return 10.0 * math.log10((ea + 1e-20) / (eb + 1e-20))
 
 
 def detect_cores(x: np.ndarray, cfg: EngineConfig) -> list[tuple[int, int, int, int]]:
@@ -429,13 +448,16 @@ def _bt_w_b_apply(b: np.ndarray, w: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 
 def restore_span(y: np.ndarray, s: int, e: int, cfg: EngineConfig, lo: int = 0, hi: int | None = None,
-                 refine: int = 1) -> tuple[np.ndarray, int, int] | None:
+                 refine: int = 1) -> tuple[np.ndarray, int, int, float] | None:
     """Estimate the signal under the click ``y[s:e]``.
 
     ``[lo, hi)`` is where ``y`` holds real audio (a click near the file's edges has less
     context; the missing side is then extrapolated by the AR model instead of interpolated).
-    Returns ``(values, s, e)`` (the span may have been widened to a file edge) or None when the
-    system could not be solved, in which case the click is left alone.
+    Returns ``(values, s, e, whitening_db)`` (the span may have been widened to a file edge) or
+    None when the system could not be solved, in which case the click is left alone.
+    ``whitening_db`` is how much the restoration lowers the signal model's prediction-error
+    energy over the span and its edges: a click is far outside the model, so removing it lowers
+    that energy a lot, whereas a transient of the signal itself is only moderately unlikely.
     """
     hi = len(y) if hi is None else hi
     p = cfg.order_restore
@@ -497,7 +519,19 @@ def restore_span(y: np.ndarray, s: int, e: int, cfg: EngineConfig, lo: int = 0, 
             return None
     if not np.all(np.isfinite(x)):
         return None
-    return x[o0:o0 + n_obs], s, e
+    vals = x[o0:o0 + n_obs]
+    return vals, s, e, _whitening_db(y, s, e, vals, c, lo, hi)
+
+
+def _whitening_db(y: np.ndarray, s: int, e: int, vals: np.ndarray, c: np.ndarray, lo: int, hi: int) -> float:
+    p = len(c) - 1
+    a, b = max(lo, s - p), min(hi, e + p)
+    seg = y[a:b].copy()
+    before = np.convolve(seg, c, mode="valid")
+    seg[s - a:e - a] = vals
+    after = np.convolve(seg, c, mode="valid")
+    eb, ea = float(before @ before), float(after @ after)
+    return 10.0 * math.log10((eb + 1e-30) / (ea + 1e-30))
 
 
 # --------------------------------------------------------------------------------------------
@@ -595,7 +629,10 @@ class Declicker:
             xw = _pad_edges(real, before, after)
             lo, hi = before, before + len(real)
             origin = w0 - before  # absolute frame of xw[0]
+            vetoed = -1
             for cs, ce, gs, ge in detect_cores(xw, cfg):
+                if cs < vetoed:
+                    continue
                 a_start = cs + origin
                 if not c0 <= a_start < c1 or cs >= hi:
                     continue
@@ -610,7 +647,13 @@ class Declicker:
                 if res is None:
                     self.report.skipped_long += 1
                     continue
-                vals, s, e = res
+                vals, s, e, whitening = res
+                if whitening < _WHITEN_MIN_DB and _rise_db(xw, s, e, lo, hi, cfg) > _RISE_MAX_DB:
+                    # the signal is much louder right after the span than right before it and the
+                    # "click" fits the signal model fairly well: a plosive burst or a voiced onset
+                    self.report.skipped_signal += 1
+                    vetoed = e  # later pieces of the same transient are the signal's too
+                    continue
                 peak = max(1.0, float(np.max(np.abs(real)))) if self._limits is None else 1.0
                 vals = np.clip(vals, -peak, peak)
                 xw[s:e] = vals

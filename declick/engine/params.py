@@ -103,6 +103,8 @@ class DeclickReport:
     clicks: list[Click] = field(default_factory=list)
     #: impulsive events found but longer than ``click_len_ms``, therefore left alone
     skipped_long: int = 0
+    #: events that looked like the signal's own transients once restored, therefore left alone
+    skipped_signal: int = 0
 
     @property
     def clicks_found(self) -> int:
