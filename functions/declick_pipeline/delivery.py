@@ -27,6 +27,9 @@ from declick_pipeline.safe_download import DownloadError, DownloadPolicy, Unsafe
 
 CHUNK_BYTES = 1 << 20
 _TRANSFER = TransferConfig(multipart_threshold=8 << 20, multipart_chunksize=8 << 20, max_concurrency=2)
+# A non-seekable stream is uploaded from parts buffered in memory; s3transfer keeps up to 10 of them
+# by default (80 MB here). Two in flight plus one being read is all the concurrency can use.
+_TRANSFER.max_in_memory_upload_chunks = 3
 
 
 class DeliveryRejectedError(Exception):
