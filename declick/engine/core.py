@@ -650,6 +650,7 @@ class Declicker:
             lo, hi = before, before + len(real)
             origin = w0 - before  # absolute frame of xw[0]
             vetoed = -1
+            peak = None
             for cs, ce, gs, ge in detect_cores(xw, cfg):
                 if cs < vetoed:
                     continue
@@ -674,7 +675,9 @@ class Declicker:
                     self.report.skipped_signal += 1
                     vetoed = e  # later pieces of the same transient are the signal's too
                     continue
-                peak = max(1.0, float(np.max(np.abs(real)))) if self._limits is None else 1.0
+                if peak is None:
+                    # once per block: repairs are clipped to it, so they cannot raise it
+                    peak = max(1.0, float(np.max(np.abs(real)))) if self._limits is None else 1.0
                 vals = np.clip(vals, -peak, peak)
                 xw[s:e] = vals
                 a0, a1 = s + origin, e + origin
