@@ -168,12 +168,15 @@ def _solve_normal(r: np.ndarray) -> np.ndarray:
     return np.concatenate(([1.0], coef))
 
 
+@lru_cache(maxsize=16)
+def _lag_window(order: int, sample_rate: int) -> np.ndarray:
+    lags = np.arange(order + 1)
+    return np.exp(-0.5 * (2 * math.pi * 40.0 * lags / sample_rate) ** 2)
+
+
 def _condition(r: np.ndarray, sample_rate: int) -> np.ndarray:
     """White-noise floor and lag window: keeps the AR fit stable on silence, DC and pure tones."""
-    order = r.shape[-1] - 1
-    lags = np.arange(order + 1)
-    lag_window = np.exp(-0.5 * (2 * math.pi * 40.0 * lags / sample_rate) ** 2)
-    r = r * lag_window
+    r = r * _lag_window(r.shape[-1] - 1, sample_rate)
     r[..., 0] = r[..., 0] * (1.0 + 1e-5) + 1e-18
     return r
 
@@ -202,22 +205,26 @@ def _autocorr(segments: list[np.ndarray], order: int) -> np.ndarray:
     w = np.zeros((len(segs), longest))
     for i, seg in enumerate(segs):
         w[i, :len(seg)] = seg * _hann(len(seg))
-    spec = np.fft.rfft(w, nfft, axis=1)
-    acf = np.fft.irfft((spec.real ** 2 + spec.imag ** 2).sum(axis=0), nfft)
+    spec = scipy.fft.rfft(w, nfft, axis=1)
+    acf = scipy.fft.irfft((spec.real ** 2 + spec.imag ** 2).sum(axis=0), nfft)
     m = min(order + 1, longest)
     r[:m] = acf[:m]
     return r
 
 
-def fit_ar(segments: list[np.ndarray], order: int, sample_rate: int) -> tuple[np.ndarray, float]:
+def fit_ar(segments: list[np.ndarray], order: int, sample_rate: int, need_var: bool = True) -> tuple[
+        np.ndarray, float]:
     """AR fit over several disjoint pieces (the context on both sides of a gap).
 
     Returns the prediction-error filter ``[1, -a1, ...]`` and the excitation variance per sample,
     measured as the mean square of the filter's output on the pieces themselves (the model's own
     estimate is inflated by the conditioning and would under-weight the signal prior).
+    Without ``need_var`` the variance is not measured and comes back as 0.
     """
-    r = _condition(_autocorr(segments, order)[None, :], sample_rate)[0]
+    r = _condition(_autocorr(segments, order), sample_rate)
     c = _solve_normal(r)
+    if not need_var:
+        return c, 0.0
     total = 0.0
     count = 0
     for seg in segments:
@@ -520,7 +527,7 @@ def restore_span(y: np.ndarray, s: int, e: int, cfg: EngineConfig, lo: int = 0, 
         if n_obs <= q + 2:
             b = np.ones(1)
         else:
-            b, _ = fit_ar([d], q, cfg.sample_rate)
+            b, _ = fit_ar([d], q, cfg.sample_rate, need_var=False)
         u = np.convolve(d, b)
         # centred moving average (zero outside), cheaper than ndimage's filter for short spans
         g2 = np.convolve(u * u, box)[smooth // 2:smooth // 2 + len(u)] * (1.0 / smooth)
