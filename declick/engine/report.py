@@ -46,7 +46,13 @@ def render_report(before: np.ndarray, after: np.ndarray, sample_rate: int, click
 
     # thin spans would vanish (or flicker between panels) at the picture's resolution
     min_width = max(n / sample_rate, 1e-3) / 400
-    fig, axes = plt.subplots(2, 2, figsize=(14, 7), sharex=True, constrained_layout=True)
+    fig = plt.figure(figsize=(14, 10), constrained_layout=True)
+    grid = fig.add_gridspec(3, 2, height_ratios=(1, 1, 1.1))
+    top = fig.add_subplot(grid[0, 0])
+    axes = np.array(
+        [[top, fig.add_subplot(grid[0, 1], sharex=top, sharey=top)],
+         [fig.add_subplot(grid[1, 0], sharex=top), fig.add_subplot(grid[1, 1], sharex=top)]]
+    )
     for col, (label, sig) in enumerate((("before", b), ("after", a))):
         ax = axes[0, col]
         step = max(1, n // 20000)
@@ -67,6 +73,30 @@ def render_report(before: np.ndarray, after: np.ndarray, sample_rate: int, click
         ax2.set_xlabel("seconds")
         for s0, s1 in spans:
             ax2.axvspan(s0, max(s1, s0 + min_width), ymax=0.04, color="cyan", lw=0)
+    _zoom_on_largest_repair(fig.add_subplot(grid[2, :]), b, a, sample_rate, clicks, channel)
     fig.suptitle(title or f"{len(spans)} clicks repaired")
     fig.savefig(os.fspath(path), dpi=80)
     plt.close(fig)
+
+
+def _zoom_on_largest_repair(ax, before: np.ndarray, after: np.ndarray, sample_rate: int,
+                            clicks: Sequence[Click], channel: int) -> None:
+    """A click is a few milliseconds: at file scale it is a hairline, so show the biggest one up close."""
+    n = len(before)
+    spans = [(c.start, min(c.stop, n)) for c in clicks if c.channel == channel and c.start < n]
+    if not spans:
+        ax.text(0.5, 0.5, "no clicks found", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return
+    start, stop = max(spans, key=lambda s: float(np.sum((before[s[0]:s[1]] - after[s[0]:s[1]]) ** 2)))
+    pad = max(int(0.02 * sample_rate), 2 * (stop - start))
+    lo, hi = max(0, start - pad), min(n, stop + pad)
+    t_ms = (np.arange(lo, hi) - start) * 1000.0 / sample_rate
+    ax.plot(t_ms, before[lo:hi], color="tab:red", lw=1.0, label="before")
+    ax.plot(t_ms, after[lo:hi], color="tab:blue", lw=1.0, label="after")
+    ax.axvspan(0, (stop - start) * 1000.0 / sample_rate, color="red", alpha=0.12, lw=0, label="repaired span")
+    ax.set_title(f"largest repair, close up: click at {start / sample_rate:.3f} s, "
+                 f"{(stop - start) * 1000.0 / sample_rate:.1f} ms")
+    ax.set_xlabel("milliseconds from the click")
+    ax.set_ylabel("amplitude")
+    ax.legend(loc="upper right")
