@@ -61,7 +61,10 @@ def test_event_delivered_twice_more_while_in_flight(vendor_pipeline, vendor):
     posts = len(vendor.created_tasks())
     upload = vendor_pipeline.upload("dup/in-flight.wav", audio.wav())
     deadline = time.monotonic() + 30
-    while not _executions_named(vendor_pipeline, "task-inflight") and time.monotonic() < deadline:
+    # The execution starts inside the submit call; the batch is logged only when that call returns.
+    while time.monotonic() < deadline and not (
+        _executions_named(vendor_pipeline, "task-inflight") and _event_bodies(vendor_pipeline, "in-flight")
+    ):
         time.sleep(0.05)
     (execution,) = _executions_named(vendor_pipeline, "task-inflight")
     assert execution["status"] == "RUNNING"
