@@ -298,14 +298,24 @@ class Pipeline(Construct):
                 jitter_strategy=sfn.JitterType.FULL,
             )
 
-        report_failure = tasks.LambdaInvoke(
-            self,
+        def invoke(construct_id: str, function: str, result_path: str, comment: str, **extra) -> tasks.LambdaInvoke:
+            """A Task whose Resource is the function ARN and whose retries are all ours (below)."""
+            return tasks.LambdaInvoke(
+                self,
+                construct_id,
+                lambda_function=f[function],
+                payload_response_only=True,
+                retry_on_service_exceptions=False,
+                result_path=result_path,
+                comment=comment,
+                **extra,
+            )
+
+        report_failure = invoke(
             "ReportFailure",
-            lambda_function=f["report_failure"],
-            payload_response_only=True,
-            retry_on_service_exceptions=False,
-            result_path="$.report",
-            comment="Publish FAILED (remote failure, give-up or a caught error at $.error)",
+            "report_failure",
+            "$.report",
+            "Publish FAILED (remote failure, give-up or a caught error at $.error)",
         )
         retry_transient(report_failure)
         # The notification must get out: any failure of our own code is retried; no Catch, no loop.
@@ -333,29 +343,23 @@ class Pipeline(Construct):
         def catch_all(task: sfn.TaskStateBase) -> None:
             task.add_catch(report_failure, errors=["States.ALL"], result_path="$.error")
 
-        poll = tasks.LambdaInvoke(
-            self,
+        poll = invoke(
             "PollTask",
-            lambda_function=f["poll_task"],
-            payload_response_only=True,
-            retry_on_service_exceptions=False,
-            result_path="$.poll",
+            "poll_task",
+            "$.poll",
+            "GET the remote task result",
             task_timeout=sfn.Timeout.duration(self._sizes["poll_task"].timeout.plus(Duration.seconds(30))),
-            comment="GET the remote task result",
         )
         retry_transient(poll, ["States.Timeout"])
         # Polling is a read, safe to repeat.
         poll.add_retry(errors=POLL_RETRYABLE, interval=own_interval, max_attempts=2, backoff_rate=2.0)
         catch_all(poll)
 
-        deliver = tasks.LambdaInvoke(
-            self,
+        deliver = invoke(
             "DeliverResult",
-            lambda_function=f["deliver_result"],
-            payload_response_only=True,
-            retry_on_service_exceptions=False,
-            result_path="$.delivery",
-            comment="Copy voice_result to the output bucket and publish SUCCEEDED",
+            "deliver_result",
+            "$.delivery",
+            "Copy voice_result to the output bucket and publish SUCCEEDED",
         )
         retry_transient(deliver)
         # Idempotent (keyed by the task id), so retrying our own failures is safe.
