@@ -223,11 +223,16 @@ class LocalPipeline:
         return self.emulator.function_by_handler("deliver_result").environment["OUTPUT_BUCKET"]
 
     def upload(self, key: str, body: bytes | Path, metadata: Mapping[str, str] | None = None) -> Upload:
-        data = body.read_bytes() if isinstance(body, Path) else body
-        response = self.emulator.client("s3").put_object(
-            Bucket=self.input_bucket, Key=key, Body=data, Metadata=dict(metadata or {})
-        )
-        upload = Upload(self.input_bucket, key, response.get("VersionId"), len(data))
+        s3 = self.emulator.client("s3")
+        if isinstance(body, Path):
+            # A user's file may be up to the 50 MB limit (or over it): stream it, don't load it.
+            size = body.stat().st_size
+            with body.open("rb") as handle:
+                response = s3.put_object(Bucket=self.input_bucket, Key=key, Body=handle, Metadata=dict(metadata or {}))
+        else:
+            size = len(body)
+            response = s3.put_object(Bucket=self.input_bucket, Key=key, Body=body, Metadata=dict(metadata or {}))
+        upload = Upload(self.input_bucket, key, response.get("VersionId"), size)
         self.uploads.append(upload)
         return upload
 
