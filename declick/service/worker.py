@@ -100,7 +100,13 @@ def run_job(job: dict, conn=None) -> dict:
 
 def _download(job: dict, work: Path) -> tuple[int, str]:
     """Fetch `file_link`, retrying what may be transient (connection errors, 5xx, 429, timeouts)."""
-    from declick_pipeline.safe_download import DownloadError, DownloadPolicy, UnsafeUrlError, stream_download
+    from declick_pipeline.safe_download import (
+        DownloadError,
+        DownloadPolicy,
+        DownloadTooLargeError,
+        UnsafeUrlError,
+        stream_download,
+    )
 
     policy = DownloadPolicy(
         max_bytes=job["max_bytes"],
@@ -121,9 +127,9 @@ def _download(job: dict, work: Path) -> tuple[int, str]:
             return size, digest.hexdigest()
         except UnsafeUrlError as exc:
             raise TaskError(Code.DOWNLOAD_FAILED, f"file_link refused: {exc}") from None
+        except DownloadTooLargeError:
+            raise TaskError(Code.FILE_TOO_LARGE, f"file_link is larger than {policy.max_bytes} bytes") from None
         except DownloadError as exc:
-            if "-byte limit" in str(exc):
-                raise TaskError(Code.FILE_TOO_LARGE, f"file_link is larger than {policy.max_bytes} bytes") from None
             if not exc.transient or attempt == retries:
                 tries = f" (after {attempt + 1} tries)" if attempt else ""
                 raise TaskError(Code.DOWNLOAD_FAILED, f"{exc}{tries}") from None

@@ -43,6 +43,10 @@ class DownloadError(RuntimeError):
         self.transient = transient
 
 
+class DownloadTooLargeError(DownloadError):
+    """The body is (or declares itself) larger than the policy allows."""
+
+
 @dataclass(frozen=True)
 class DownloadPolicy:
     max_bytes: int
@@ -154,7 +158,7 @@ def stream_download(
     try:
         length = response.headers.get("Content-Length")
         if length and length.isdigit() and int(length) > policy.max_bytes:
-            raise DownloadError(f"download is {int(length)} bytes, over the {policy.max_bytes}-byte limit")
+            raise DownloadTooLargeError(f"download is {int(length)} bytes, over the {policy.max_bytes}-byte limit")
         yield _chunks(response, policy, deadline, chunk_size)
     finally:
         response.release_conn()
@@ -202,7 +206,7 @@ def _chunks(
         for chunk in response.stream(chunk_size, decode_content=True):
             received += len(chunk)
             if received > policy.max_bytes:
-                raise DownloadError(f"download exceeded the {policy.max_bytes}-byte limit")
+                raise DownloadTooLargeError(f"download exceeded the {policy.max_bytes}-byte limit")
             _remaining(deadline)
             yield chunk
     except urllib3.exceptions.HTTPError as exc:

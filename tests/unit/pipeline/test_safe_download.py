@@ -11,6 +11,7 @@ import pytest
 from declick_pipeline.safe_download import (
     DownloadError,
     DownloadPolicy,
+    DownloadTooLargeError,
     UnsafeUrlError,
     check_url,
     parse_allowed_hosts,
@@ -178,9 +179,9 @@ def test_follows_a_redirect_and_checks_each_hop(local):
 
 def test_size_limit_by_header_and_by_counting(local):
     base, policy = local
-    with pytest.raises(DownloadError, match="limit"):
+    with pytest.raises(DownloadTooLargeError, match="limit"):
         _fetch(f"{base}/big", policy)
-    with pytest.raises(DownloadError, match="limit"):
+    with pytest.raises(DownloadTooLargeError, match="limit"):
         _fetch(f"{base}/unsized-big", policy)
 
 
