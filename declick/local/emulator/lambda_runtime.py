@@ -1,4 +1,12 @@
-"""The Lambda Python runtime, in process: handler, context object, error payloads."""
+"""The Lambda Python runtime, in process: handler, context object, error payloads.
+
+Real Lambda runs one invocation at a time in an execution environment; module-level state
+(Powertools' `BatchProcessor`, logger keys, cached clients) is never shared by two invocations
+running at once. In this process every function has a single module state, so each function
+has one execution environment: a lock that invocations of that function take in turn.
+Different functions still run concurrently. The wait for the environment is not part of the
+invocation's recorded duration, as Lambda does not bill a queued invocation.
+"""
 
 from __future__ import annotations
 
@@ -61,6 +69,7 @@ class LambdaRuntime:
     def __init__(self, functions: Iterable[FunctionSpec]):
         self.functions = {f.name: f for f in functions}
         self._handlers: dict[str, Callable[[Any, Any], Any]] = {}
+        self._environments = {name: threading.Lock() for name in self.functions}
         self._lock = threading.Lock()
         self.invocations: list[Invocation] = []
 
@@ -75,10 +84,11 @@ class LambdaRuntime:
         """Run the handler; return the response payload and, if it failed, the error type."""
         spec = self.functions[name]
         handler = self._handlers[name]
-        context = LambdaContext(spec)
-        started = time.monotonic()
-        payload, error_type = self._run(name, handler, event, context)
-        seconds = time.monotonic() - started
+        with self._environments[name]:
+            context = LambdaContext(spec)
+            started = time.monotonic()
+            payload, error_type = self._run(name, handler, event, context)
+            seconds = time.monotonic() - started
         if seconds > spec.timeout_s:
             LOG.warning("%s ran %.1f s, over its %d s timeout", name, seconds, spec.timeout_s)
         with self._lock:
