@@ -7,6 +7,7 @@ import socket
 
 import pytest
 
+from declick.local.fake_vendor import MISSING, Reply
 from declick_pipeline.remote_api import (
     CreateTaskRequest,
     Credentials,
@@ -19,7 +20,6 @@ from declick_pipeline.remote_api import (
     credentials_from_secret,
     retry_after_seconds,
 )
-from tests.support.fake_vendor import MISSING, Reply
 
 REQUEST = CreateTaskRequest(
     file_link="https://bucket.s3.amazonaws.com/a.wav?X-Amz-Signature=abc",
