@@ -190,9 +190,7 @@ def _watched(connection_class: type, deadline: _Deadline) -> type:
     return WatchedConnection
 
 
-def _open(
-    target: Target, timeout: urllib3.Timeout, ca_certs: str | None, deadline: _Deadline
-) -> urllib3.HTTPResponse:
+def _open(target: Target, timeout: urllib3.Timeout, ca_certs: str | None, deadline: _Deadline) -> urllib3.HTTPResponse:
     headers = {"Host": target.host if target.port in (80, 443) else f"{target.host}:{target.port}"}
     if target.scheme == "https":
         pool: urllib3.HTTPConnectionPool = urllib3.HTTPSConnectionPool(
@@ -233,9 +231,7 @@ def stream_download(
         try:
             length = response.headers.get("Content-Length")
             if length and length.isdigit() and int(length) > policy.max_bytes:
-                raise DownloadTooLargeError(
-                    f"download is {int(length)} bytes, over the {policy.max_bytes}-byte limit"
-                )
+                raise DownloadTooLargeError(f"download is {int(length)} bytes, over the {policy.max_bytes}-byte limit")
             yield _chunks(response, policy, deadline, chunk_size)
         finally:
             response.release_conn()
