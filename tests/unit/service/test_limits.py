@@ -171,3 +171,27 @@ def test_oversized_headers_are_refused(small_service):
 def test_limits_are_settings_with_defaults():
     settings = ServiceSettings()
     assert (settings.max_request_body_bytes, settings.max_header_bytes) == (64 * 1024, 16 * 1024)
+
+
+def test_a_file_link_trickling_past_the_download_time_limit_fails_the_task_in_time(start_service):
+    import time
+
+    from tests.support.slow_server import TrickleServer
+
+    from .conftest import submit, wait_for
+
+    limit, retries = 1.0, 1
+    with TrickleServer("body") as slow:
+        _, client = start_service(
+            allowed_hosts=frozenset({slow.host}), download_timeout_seconds=limit, download_retries=retries
+        )
+        started = time.monotonic()
+        task_id = submit(client, body_for(slow.url("/slow.wav"), b"x" * 1000, "wav"))
+        # Each try is cut at the limit; the server alone would trickle for 20 s per try.
+        bound = (retries + 1) * limit + 10
+        done = wait_for(client, task_id, {"3", "4", "5", "6"}, timeout=bound)
+        elapsed = time.monotonic() - started
+        assert slow.connections == retries + 1
+    assert done["status"] == "4", done
+    assert done["reason"].endswith("(code 1005)") and "time limit" in done["reason"], done["reason"]
+    assert (retries + 1) * limit <= elapsed < bound
