@@ -303,7 +303,8 @@ def create_app(settings: ServiceSettings, *, start_workers: bool = True) -> Fast
             "description": "The envelope: `code` 0 on success, else a request error code (HTTP 200 like the vendor)."
         },
         401: {"model": ErrorEnvelope, "description": "Missing or wrong credentials (code 1001)."},
-        413: {"model": ErrorEnvelope, "description": "Request body too large."},
+        413: {"model": ErrorEnvelope, "description": "Request body too large (code 1002)."},
+        431: {"model": ErrorEnvelope, "description": "Request line and headers too large (code 1002)."},
         500: {"model": ErrorEnvelope, "description": "Internal error (code 1500)."},
     }
 
