@@ -31,13 +31,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from declick.service.codes import MESSAGES, Code, Status
+from declick.service.limits import RequestLimits
 from declick.service.runner import Estimator, Runner
 from declick.service.settings import MAX_INPUT_BYTES, ServiceSettings
 from declick.service.store import NewTask, TaskStore
 
 log = logging.getLogger("declick.service")
 
-MAX_BODY_BYTES = 64 * 1024
 _MEDIA_TYPES = {"mp3": "audio/mpeg", "wav": "audio/wav"}
 
 
@@ -272,12 +272,9 @@ def create_app(settings: ServiceSettings, *, start_workers: bool = True) -> Fast
     def authenticated(header: Annotated[str | None, Depends(_basic)]) -> str:
         return service.authenticate(header)
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            return envelope(Code.BAD_PARAMETERS, f"request body over {MAX_BODY_BYTES} bytes", status_code=413)
-        return await call_next(request)
+    app.add_middleware(  # outside routing, authentication and parsing: bounds every request first
+        RequestLimits, max_body_bytes=settings.max_request_body_bytes, max_header_bytes=settings.max_header_bytes
+    )
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -306,7 +303,8 @@ def create_app(settings: ServiceSettings, *, start_workers: bool = True) -> Fast
             "description": "The envelope: `code` 0 on success, else a request error code (HTTP 200 like the vendor)."
         },
         401: {"model": ErrorEnvelope, "description": "Missing or wrong credentials (code 1001)."},
-        413: {"model": ErrorEnvelope, "description": "Request body too large."},
+        413: {"model": ErrorEnvelope, "description": "Request body too large (code 1002)."},
+        431: {"model": ErrorEnvelope, "description": "Request line and headers too large (code 1002)."},
         500: {"model": ErrorEnvelope, "description": "Internal error (code 1500)."},
     }
 

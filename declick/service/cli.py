@@ -34,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
 
     from declick.service import logs
     from declick.service.app import create_app
+    from declick.service.limits import uvicorn_options
     from declick.service.settings import ENV_PREFIX, ConfigError, from_env
 
     env = dict(os.environ)
@@ -65,5 +66,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     logs.configure(settings.log_level)
     app = create_app(settings)
-    uvicorn.run(app, host=args.host, port=args.port, log_config=None, log_level=settings.log_level.lower())
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_config=None,
+        log_level=settings.log_level.lower(),
+        **uvicorn_options(settings.max_header_bytes),
+    )
     return 0

@@ -17,6 +17,7 @@ import heapq
 import logging
 import math
 import multiprocessing
+import os
 import queue
 import secrets
 import socket
@@ -118,8 +119,8 @@ def _remove_leftovers(job: dict | None) -> None:
     if job is None:
         return
     Path(job["work_path"]).unlink(missing_ok=True)
-    for suffix in (".part", ".part.partial"):
-        Path(job["result_path"] + suffix).unlink(missing_ok=True)
+    Path(job["part_path"]).unlink(missing_ok=True)
+    Path(job["part_path"] + ".partial").unlink(missing_ok=True)
 
 
 def _is_alive(slot: _Slot) -> bool:
@@ -225,7 +226,9 @@ class Runner:
 
     def _spawn(self) -> _Slot:
         parent, child = self._ctx.Pipe()
-        process = self._ctx.Process(target=worker_main, args=(child,), name="declick-worker", daemon=True)
+        process = self._ctx.Process(
+            target=worker_main, args=(child,), kwargs={"parent_pid": os.getpid()}, name="declick-worker", daemon=True
+        )
         process.start()
         child.close()
         return _Slot(process=process, conn=parent)
@@ -437,6 +440,9 @@ class Runner:
             log.info("task started", extra={"task_id": task.id, "attempt": task.attempts, "priority": task.priority})
 
     def _job(self, task: Task) -> dict:
+        # Scratch names are unique per attempt: a run never shares a file with an earlier one of
+        # the same task (say, an orphan of a crashed service still writing it).
+        scratch = f"{task.id}.{task.attempts}-{secrets.token_hex(4)}"
         return {
             "id": task.id,
             "file_link": task.file_link,
@@ -447,7 +453,8 @@ class Runner:
             "detection_mult": task.detection_mult,
             "click_len": task.click_len,
             "output_ext": task.output_ext,
-            "work_path": str(self.work_dir / f"{task.id}.in"),
+            "work_path": str(self.work_dir / f"{scratch}.in"),
+            "part_path": str(self.results_dir / f"{scratch}.{task.output_ext}.part"),
             "result_path": str(self.results_dir / f"{task.id}.{task.output_ext}"),
             "max_bytes": self.settings.max_input_bytes,
             "download_timeout_seconds": self.settings.download_timeout_seconds,

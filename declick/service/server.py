@@ -55,6 +55,7 @@ def run_in_thread(
     import uvicorn
 
     from declick.service.app import create_app
+    from declick.service.limits import uvicorn_options
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -64,7 +65,14 @@ def run_in_thread(
     if settings.public_url is None:
         settings = settings.with_(public_url=url)
     app = create_app(settings, start_workers=start_workers)
-    config = uvicorn.Config(app, log_config=None, log_level="warning", lifespan="on", access_log=False)
+    config = uvicorn.Config(
+        app,
+        log_config=None,
+        log_level="warning",
+        lifespan="on",
+        access_log=False,
+        **uvicorn_options(settings.max_header_bytes),
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="declick-service", daemon=True)
     thread.start()

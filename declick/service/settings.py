@@ -62,6 +62,11 @@ class ServiceSettings:
     initial_realtime_factor: float = 0.1  # engine wall seconds per audio second, before learning
     task_overhead_seconds: float = 1.0  # per task: download, decode, encode
     download_bytes_per_second: float = 20e6
+    # What one HTTP request may make the server hold: its body (the create body is a few hundred
+    # bytes; larger is refused with HTTP 413 while it streams) and its request line plus headers
+    # (larger is refused by the HTTP parser with HTTP 400).
+    max_request_body_bytes: int = 64 * 1024
+    max_header_bytes: int = 16 * 1024
     # Operator token for `POST /admin/tasks/{id}/close`; None disables the operator endpoint.
     admin_token: str | None = None
     log_level: str = "INFO"
@@ -83,6 +88,8 @@ class ServiceSettings:
             "result_ttl_seconds",
             "initial_realtime_factor",
             "download_bytes_per_second",
+            "max_request_body_bytes",
+            "max_header_bytes",
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
@@ -161,6 +168,8 @@ _NUMERIC_ENV = {
     "MAX_PROCESSING_SECONDS": ("max_processing_seconds", float),
     "RESULT_TTL_SECONDS": ("result_ttl_seconds", float),
     "MAX_QUEUED_TASKS": ("max_queued_tasks", int),
+    "MAX_REQUEST_BODY_BYTES": ("max_request_body_bytes", int),
+    "MAX_HEADER_BYTES": ("max_header_bytes", int),
     "MIN_WAIT_SECONDS": ("min_wait_seconds", int),
     "MAX_WAIT_SECONDS": ("max_wait_seconds", int),
 }

@@ -36,8 +36,12 @@ def _limit_threads() -> None:
         os.environ.setdefault(name, "1")
 
 
-def worker_main(conn, ready_message: str = "ready") -> None:
+def worker_main(conn, ready_message: str = "ready", parent_pid: int | None = None) -> None:
     """Entry point of a pool process: answer jobs from `conn` until told to stop (None)."""
+    if parent_pid is not None:  # an orphan must not go on writing files a restarted service uses
+        from declick.service.parent_death import exit_with_parent
+
+        exit_with_parent(parent_pid)
     # Signals sent to the service's process group (Ctrl-C, `timeout`, a terminal hang-up) are for
     # the parent, which stops us in order; so leave its group, and ignore Ctrl-C until we have.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -94,8 +98,8 @@ def run_job(job: dict, conn=None) -> dict:
         return {"kind": "result", "id": job["id"], "ok": False, "code": int(code), "reason": reason_text(code, detail)}
     finally:
         work.unlink(missing_ok=True)
-        for leftover in (".part", ".part.partial"):
-            Path(job["result_path"] + leftover).unlink(missing_ok=True)
+        Path(job["part_path"]).unlink(missing_ok=True)
+        Path(job["part_path"] + ".partial").unlink(missing_ok=True)  # the engine's own temporary name
 
 
 def _download(job: dict, work: Path) -> tuple[int, str]:
@@ -182,7 +186,7 @@ def _clean(job: dict, work: Path, conn=None) -> tuple[float, int | None]:
     from declick.engine import AudioReadError, AudioWriteError, DeclickParams, ParameterError, clean_file
 
     result = Path(job["result_path"])
-    part = Path(job["result_path"] + ".part")
+    part = Path(job["part_path"])
     result.parent.mkdir(parents=True, exist_ok=True)
     try:
         params = DeclickParams(detection_mult=float(job["detection_mult"]), click_len_ms=float(job["click_len"]))

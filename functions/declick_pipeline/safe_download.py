@@ -8,6 +8,11 @@ address that was checked is the address we connect to (the IP is pinned, so a DN
 changes between check and connect cannot redirect us). Redirects are followed by hand and every
 hop is checked again. Size and time are capped while streaming.
 
+The time limit bounds the whole transfer whatever the server's pace: a socket timeout only
+bounds each read, and a server trickling one byte per read would never trip it. So every socket
+a download opens is also watched by a timer that shuts it down at the deadline, which ends any
+read in progress (TLS handshake, headers or body), and the error then says the time ran out.
+
 Hosts listed in `DownloadPolicy.allowed_hosts` (`host` or `host:port`) skip the scheme and
 address rules: this is how local runs reach a service on 127.0.0.1. In AWS the list is empty.
 """
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -121,7 +127,70 @@ def check_url(url: str, policy: DownloadPolicy, resolver: Resolver = socket.geta
     return Target(scheme=scheme, host=host, port=port, address=addresses[0], path=path, exempt=exempt)
 
 
-def _open(target: Target, timeout: urllib3.Timeout, ca_certs: str | None) -> urllib3.HTTPResponse:
+class _Deadline:
+    """Shuts down every socket of one download when its time is up, from a timer thread.
+
+    Each socket is watched through a duplicate of its descriptor that we own, so the shutdown
+    reaches the connection (shutdown acts on the socket, not on one descriptor) without racing
+    urllib3 closing or reusing its own descriptor; TLS sockets are shut down underneath the TLS
+    layer, so no `SSLSocket` state is touched from this thread.
+    """
+
+    def __init__(self, seconds: float):
+        self.at = time.monotonic() + seconds
+        self.expired = False
+        self._lock = threading.Lock()
+        self._watched: list[socket.socket] = []
+        self._timer = threading.Timer(max(seconds, 0.0), self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            copy = sock.dup()
+            self._watched.append(copy)
+            if self.expired:
+                _shut(copy)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for copy in self._watched:
+                _shut(copy)
+
+    def close(self) -> None:
+        self._timer.cancel()
+        with self._lock:
+            for copy in self._watched:
+                copy.close()
+            self._watched.clear()
+
+    def check(self) -> float:
+        """Seconds left; raise the timeout error once there are none (or the timer fired)."""
+        left = self.at - time.monotonic()
+        if left <= 0 or self.expired:
+            raise DownloadError("download took longer than the time limit", transient=True)
+        return left
+
+
+def _shut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:  # already disconnected
+        pass
+
+
+def _watched(connection_class: type, deadline: _Deadline) -> type:
+    class WatchedConnection(connection_class):
+        def _new_conn(self) -> socket.socket:
+            sock = super()._new_conn()
+            deadline.watch(sock)
+            return sock
+
+    return WatchedConnection
+
+
+def _open(target: Target, timeout: urllib3.Timeout, ca_certs: str | None, deadline: _Deadline) -> urllib3.HTTPResponse:
     headers = {"Host": target.host if target.port in (80, 443) else f"{target.host}:{target.port}"}
     if target.scheme == "https":
         pool: urllib3.HTTPConnectionPool = urllib3.HTTPSConnectionPool(
@@ -136,6 +205,7 @@ def _open(target: Target, timeout: urllib3.Timeout, ca_certs: str | None) -> url
         )
     else:
         pool = urllib3.HTTPConnectionPool(target.address, target.port, timeout=timeout, retries=False)
+    pool.ConnectionCls = _watched(pool.ConnectionCls, deadline)
     return pool.urlopen(
         "GET", target.path, headers=headers, redirect=False, preload_content=False, assert_same_host=False
     )
@@ -151,34 +221,33 @@ def stream_download(
 ) -> Iterator[Iterator[bytes]]:
     """Yield an iterator of body chunks; raise `UnsafeUrlError` or `DownloadError`.
 
-    The time limit covers the whole download (connect, redirects and body), not each read.
+    The time limit covers the whole download (connect, redirects, headers and body, however
+    slowly the server sends them), not each read; it includes the time the caller spends
+    between chunks.
     """
-    deadline = time.monotonic() + policy.timeout_seconds
-    response = _follow(url, policy, deadline, resolver)
+    deadline = _Deadline(policy.timeout_seconds)
     try:
-        length = response.headers.get("Content-Length")
-        if length and length.isdigit() and int(length) > policy.max_bytes:
-            raise DownloadTooLargeError(f"download is {int(length)} bytes, over the {policy.max_bytes}-byte limit")
-        yield _chunks(response, policy, deadline, chunk_size)
+        response = _follow(url, policy, deadline, resolver)
+        try:
+            length = response.headers.get("Content-Length")
+            if length and length.isdigit() and int(length) > policy.max_bytes:
+                raise DownloadTooLargeError(f"download is {int(length)} bytes, over the {policy.max_bytes}-byte limit")
+            yield _chunks(response, policy, deadline, chunk_size)
+        finally:
+            response.release_conn()
+            response.close()
     finally:
-        response.release_conn()
-        response.close()
+        deadline.close()
 
 
-def _remaining(deadline: float) -> float:
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise DownloadError("download took longer than the time limit", transient=True)
-    return left
-
-
-def _follow(url: str, policy: DownloadPolicy, deadline: float, resolver: Resolver) -> urllib3.HTTPResponse:
+def _follow(url: str, policy: DownloadPolicy, deadline: _Deadline, resolver: Resolver) -> urllib3.HTTPResponse:
     for _ in range(policy.max_redirects + 1):
         target = check_url(url, policy, resolver)
-        left = _remaining(deadline)
+        left = deadline.check()
         try:
-            response = _open(target, urllib3.Timeout(connect=min(left, 10.0), read=left), policy.ca_certs)
+            response = _open(target, urllib3.Timeout(connect=min(left, 10.0), read=left), policy.ca_certs, deadline)
         except urllib3.exceptions.HTTPError as exc:
+            deadline.check()  # cut off by the deadline: say so, not "connection reset"
             raise DownloadError(f"cannot fetch from {target.host}: {exc.__class__.__name__}", transient=True) from exc
         if response.status in _REDIRECT_CODES:
             location = response.headers.get("Location")
@@ -198,7 +267,7 @@ def _follow(url: str, policy: DownloadPolicy, deadline: float, resolver: Resolve
 
 
 def _chunks(
-    response: urllib3.HTTPResponse, policy: DownloadPolicy, deadline: float, chunk_size: int
+    response: urllib3.HTTPResponse, policy: DownloadPolicy, deadline: _Deadline, chunk_size: int
 ) -> Iterator[bytes]:
     received = 0
     declared = response.headers.get("Content-Length")
@@ -207,9 +276,12 @@ def _chunks(
             received += len(chunk)
             if received > policy.max_bytes:
                 raise DownloadTooLargeError(f"download exceeded the {policy.max_bytes}-byte limit")
-            _remaining(deadline)
+            deadline.check()
             yield chunk
-    except urllib3.exceptions.HTTPError as exc:
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        deadline.check()
         raise DownloadError(f"download interrupted: {exc.__class__.__name__}", transient=True) from exc
+    # A socket shut down at the deadline reads as the end of a body of unknown length.
+    deadline.check()
     if declared and declared.isdigit() and received != int(declared):
         raise DownloadError(f"download truncated: got {received} of {declared} bytes", transient=True)

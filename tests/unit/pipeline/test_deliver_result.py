@@ -220,3 +220,21 @@ def test_success_metrics(account, lambda_context, audio_files, capsys):
     assert metrics["Succeeded"] == [1.0]
     (seconds,) = metrics["SecondsFromUploadToResult"]
     assert seconds > 0  # uploaded_at is in the past
+
+
+def test_a_result_trickled_past_the_time_limit_is_cut_off_and_transient(account, lambda_context, monkeypatch):
+    import time
+
+    from tests.support.slow_server import TrickleServer
+
+    limit = 1
+    with TrickleServer("body") as server:
+        monkeypatch.setenv("DOWNLOAD_TIMEOUT_SECONDS", str(limit))
+        monkeypatch.setenv("DOWNLOAD_ALLOWED_HOSTS", server.host)
+        runtime.reset()
+        started = time.monotonic()
+        with pytest.raises(ResultDownloadError, match="time limit"):
+            deliver_result.handler(completed_state(server.url()), lambda_context)
+        elapsed = time.monotonic() - started
+    assert elapsed < limit + 5, elapsed  # the server would trickle for 20 s
+    assert not list(account.s3.list_objects_v2(Bucket=OUTPUT_BUCKET).get("Contents", []))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -17,6 +18,7 @@ from declick_pipeline.safe_download import (
     parse_allowed_hosts,
     stream_download,
 )
+from tests.support.slow_server import TrickleServer, self_signed_certificate
 
 STRICT = DownloadPolicy(max_bytes=1000, timeout_seconds=5)
 
@@ -207,43 +209,11 @@ def test_loopback_not_on_the_allow_list_is_refused_before_connecting(server):
         _fetch(f"http://{host}:{port}/ok", STRICT)
 
 
-def _self_signed(tmp_path, name: str):
-    """A throw-away CA-less certificate for `name`, so the https path is exercised on loopback."""
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return str(cert_path), str(key_path)
-
-
 @pytest.mark.parametrize("cert_name, ok", [("results.local", True), ("someone-else.local", False)])
 def test_https_connects_to_the_pinned_address_and_verifies_the_host_name(tmp_path, cert_name, ok):
     import ssl
 
-    cert, key = _self_signed(tmp_path, cert_name)
+    cert, key = self_signed_certificate(tmp_path, cert_name)
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
@@ -265,3 +235,38 @@ def test_https_connects_to_the_pinned_address_and_verifies_the_host_name(tmp_pat
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+@pytest.mark.parametrize("part", ["body", "unsized-body", "headers"])
+def test_the_time_limit_bounds_the_whole_transfer_of_a_trickling_https_server(tmp_path, part):
+    """One byte every 50 ms: each read arrives in time, but the download must still end at the limit."""
+    cert, key = self_signed_certificate(tmp_path, "results.local")
+    limit = 1.0
+    with TrickleServer(part, certificate=(cert, key)) as server:
+        policy = DownloadPolicy(
+            max_bytes=50_000_000,
+            timeout_seconds=limit,
+            allowed_hosts=frozenset({f"results.local:{server.port}"}),
+            ca_certs=cert,
+        )
+        started = time.monotonic()
+        with pytest.raises(DownloadError, match="longer than the time limit") as refused:
+            _fetch_via(server.url(host="results.local"), policy)
+        elapsed = time.monotonic() - started
+    assert refused.value.transient
+    # The server would go on for give_up_after (20 s); the limit plus scheduling slack is far less.
+    assert limit <= elapsed < limit + 5, elapsed
+
+
+def test_the_time_limit_includes_time_spent_between_chunks(server):
+    host, port = server.server_address
+    policy = DownloadPolicy(max_bytes=1000, timeout_seconds=1, allowed_hosts=frozenset({f"{host}:{port}"}))
+    with pytest.raises(DownloadError, match="time limit"):
+        with stream_download(f"http://{host}:{port}/ok", policy, chunk_size=100) as chunks:
+            for _ in chunks:
+                time.sleep(0.3)
+
+
+def _fetch_via(url, policy):
+    with stream_download(url, policy, resolver=resolver_to("127.0.0.1")) as chunks:
+        return b"".join(chunks)
