@@ -3,8 +3,11 @@
 The body limit is an ASGI middleware outside everything else (routing, authentication, JSON
 parsing), so an oversized body costs at most the limit in memory whoever sends it. It counts
 the bytes as they arrive, so a chunked body (no Content-Length) is cut off as soon as it goes
-over, and the connection is closed rather than drained. Bodies within the limit (the create body
-is a few hundred bytes) are buffered and replayed to the app unchanged.
+over. A refused body is read on and thrown away up to `DRAIN_BYTES` before the 413 is sent:
+a client still writing its body when the server closes sees a connection reset instead of the
+answer, and a slightly-too-large request deserves to read why. Past that bound the connection
+is closed at once. Bodies within the limit (the create body is a few hundred bytes) are buffered
+and replayed to the app unchanged.
 
 The header limit is enforced twice. uvicorn's h11 parser stops buffering an incomplete request
 head past `h11_max_incomplete_event_size` (HTTP 400, before the app sees anything): that bounds
@@ -32,6 +35,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # Code 1002 (a request error, like an unparsable body) with HTTP 413 or 431; see docs/service.md.
 TOO_LARGE_CODE = Code.BAD_PARAMETERS
+# How much of a refused body is read and discarded (never kept) so that the client reads the answer.
+DRAIN_BYTES = 256 * 1024
 
 
 def uvicorn_options(max_header_bytes: int) -> dict[str, Any]:
@@ -57,6 +62,8 @@ class RequestLimits:
             return
         declared = _content_length(scope)
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            if declared.isdigit() and int(declared) <= DRAIN_BYTES:
+                await _discard(receive, DRAIN_BYTES)
             await _refuse(scope, send, 413, f"request body over {self.max_bytes} bytes")
             return
         received: list[Message] = []
@@ -67,6 +74,9 @@ class RequestLimits:
                 return
             size += len(message.get("body", b""))
             if size > self.max_bytes:
+                received.clear()
+                if message.get("more_body", False):
+                    await _discard(receive, DRAIN_BYTES - size)
                 await _refuse(scope, send, 413, f"request body over {self.max_bytes} bytes")
                 return
             received.append(message)
@@ -77,6 +87,15 @@ class RequestLimits:
             return received.pop(0) if received else await receive()
 
         await self.app(scope, replay, send)
+
+
+async def _discard(receive: Receive, budget: int) -> None:
+    """Read and drop the rest of a refused body, at most `budget` bytes."""
+    while budget > 0:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return
+        budget -= len(message.get("body", b""))
 
 
 async def _refuse(scope: Scope, send: Send, status: int, detail: str) -> None:
