@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from declick.service.codes import MESSAGES, Code, Status
-from declick.service.runner import Estimator, Runner
+from declick.service.dispatch import Estimator, Runner
 from declick.service.settings import MAX_INPUT_BYTES, ServiceSettings
 from declick.service.store import NewTask, TaskStore
 

@@ -177,7 +177,7 @@ def from_env(env: Mapping[str, str] | None = None, **overrides) -> ServiceSettin
     if env.get(ENV_PREFIX + "PUBLIC_URL"):
         values["public_url"] = env[ENV_PREFIX + "PUBLIC_URL"]
     if env.get(ENV_PREFIX + "ALLOWED_HOSTS"):
-        from declick_pipeline.safe_download import parse_allowed_hosts
+        from declick_contract.safe_download import parse_allowed_hosts
 
         values["allowed_hosts"] = parse_allowed_hosts(env[ENV_PREFIX + "ALLOWED_HOSTS"])
     if env.get(ENV_PREFIX + "ADMIN_TOKEN"):

@@ -100,7 +100,7 @@ def run_job(job: dict, conn=None) -> dict:
 
 def _download(job: dict, work: Path) -> tuple[int, str]:
     """Fetch `file_link`, retrying what may be transient (connection errors, 5xx, 429, timeouts)."""
-    from declick_pipeline.safe_download import (
+    from declick_contract.safe_download import (
         DownloadError,
         DownloadPolicy,
         DownloadTooLargeError,

@@ -19,11 +19,11 @@ from urllib.parse import quote
 from boto3.s3.transfer import TransferConfig
 
 from declick_pipeline import notifications, runtime
-from declick_pipeline.audio_format import SNIFF_BYTES, content_type, sniff_format
+from declick_contract.audio_format import SNIFF_BYTES, content_type, sniff_format
 from declick_pipeline.idempotency import run_once
 from declick_pipeline.observability import MetricUnit, logger, metrics, redact_url, tracer
 from declick_pipeline.pipeline_state import PipelineState, PollOutcome
-from declick_pipeline.safe_download import DownloadError, DownloadPolicy, UnsafeUrlError, stream_download
+from declick_contract.safe_download import DownloadError, DownloadPolicy, UnsafeUrlError, stream_download
 
 CHUNK_BYTES = 1 << 20
 _TRANSFER = TransferConfig(multipart_threshold=8 << 20, multipart_chunksize=8 << 20, max_concurrency=2)

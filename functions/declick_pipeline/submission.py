@@ -28,7 +28,7 @@ import soundfile
 from botocore.exceptions import ClientError
 
 from declick_pipeline import notifications, runtime
-from declick_pipeline.audio_format import ACCEPTED_FORMATS, SNIFF_BYTES, sniff_format
+from declick_contract.audio_format import ACCEPTED_FORMATS, SNIFF_BYTES, sniff_format
 from declick_pipeline.idempotency import run_once
 from declick_pipeline.observability import MetricUnit, logger, metrics, tracer
 from declick_pipeline.remote_api import (

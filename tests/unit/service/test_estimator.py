@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from declick.service.codes import Status
-from declick.service.runner import Estimator
+from declick.service.dispatch import Estimator
 from declick.service.settings import ServiceSettings
 from declick.service.store import NewTask, TaskStore
 

@@ -23,7 +23,7 @@ from declick_pipeline.remote_api import (
     RemoteApiClient,
     RemoteApiRejectedError,
 )
-from declick_pipeline.safe_download import DownloadPolicy, stream_download
+from declick_contract.safe_download import DownloadPolicy, stream_download
 
 from .conftest import APPKEY, APPSECRET, make_audio
 

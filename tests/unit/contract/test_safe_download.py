@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from declick_pipeline.safe_download import (
+from declick_contract.safe_download import (
     DownloadError,
     DownloadPolicy,
     DownloadTooLargeError,
