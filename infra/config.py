@@ -3,7 +3,7 @@
 Everything an operator may tune lives here, validated once at synth time so that a typo fails
 ``cdk synth`` with a message naming the context key instead of producing a stack whose Lambdas
 fail on their first event. The handler-side twin is ``functions/declick_pipeline/settings.py``;
-the ranges below match it so that a value accepted here is never refused there.
+both take the API's ranges from ``declick_contract.api`` so a value accepted here is never refused there.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from declick_contract import api
 
 PREFIX = "declick:"
 
@@ -76,14 +78,16 @@ class StackConfig(BaseModel):
     api_max_retries: int = Field(4, ge=0, le=10)
 
     # Per-upload defaults (the user may override them per object, see docs/operations.md)
-    default_detection_mult: float = Field(8.0, ge=6.0, le=10.0)
-    default_click_len: int = Field(10, ge=5, le=30)
-    default_output_format: Literal["mp3", "wav"] = "mp3"
+    default_detection_mult: float = Field(
+        api.DEFAULT_DETECTION_MULT, ge=api.DETECTION_MULT_RANGE[0], le=api.DETECTION_MULT_RANGE[1]
+    )
+    default_click_len: int = Field(api.DEFAULT_CLICK_LEN, ge=api.CLICK_LEN_RANGE[0], le=api.CLICK_LEN_RANGE[1])
+    default_output_format: Literal[api.OUTPUT_FORMATS] = api.DEFAULT_OUTPUT_FORMAT
     # Remote queue priority: 0 is served first, 9 last (vendor semantics).
-    default_priority: int = Field(5, ge=0, le=9)
+    default_priority: int = Field(api.DEFAULT_PRIORITY, ge=api.PRIORITY_RANGE[0], le=api.PRIORITY_RANGE[1])
 
     # Limits
-    max_input_bytes: int = Field(52_428_800, ge=1, le=524_288_000)
+    max_input_bytes: int = Field(api.MAX_INPUT_BYTES, ge=1, le=524_288_000)
     presign_expiry_seconds: int = Field(21_600, ge=60, le=7 * 86_400)
     wait_min_seconds: int = Field(5, ge=0, le=86_400)
     wait_max_seconds: int = Field(300, ge=1, le=86_400)

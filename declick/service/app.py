@@ -30,10 +30,11 @@ from fastapi.security.base import SecurityBase
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from declick.service.codes import MESSAGES, Code, Status
+from declick.service.codes import MESSAGES, Code
 from declick.service.dispatch import Estimator, Runner
 from declick.service.settings import MAX_INPUT_BYTES, ServiceSettings
 from declick.service.store import NewTask, TaskStore
+from declick_contract.api import Status
 
 log = logging.getLogger("declick.service")
 

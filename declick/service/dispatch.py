@@ -27,10 +27,11 @@ from dataclasses import dataclass
 from multiprocessing.connection import wait as wait_for
 from pathlib import Path
 
-from declick.service.codes import Code, Status, reason_text
+from declick.service.codes import Code, reason_text
 from declick.service.settings import ServiceSettings
 from declick.service.store import Task, TaskStore
 from declick.service.worker import worker_main
+from declick_contract.api import Status
 
 log = logging.getLogger("declick.service")
 

@@ -12,13 +12,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from declick_contract.api import PENDING_STATUSES
 from declick_pipeline import runtime
 from declick_pipeline.notifications import parse_timestamp
 from declick_pipeline.observability import MetricUnit, logger, metrics, tracer
 from declick_pipeline.pipeline_state import PipelineState
 from declick_pipeline.settings import Settings
-
-PENDING_STATUSES = frozenset({1, 2})
 
 
 def wait_seconds(wait_time: int | None, settings: Settings) -> int:

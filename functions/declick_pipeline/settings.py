@@ -14,10 +14,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-OUTPUT_FORMATS = ("mp3", "wav")
-DETECTION_MULT_RANGE = (6.0, 10.0)
-CLICK_LEN_RANGE = (5, 30)
-PRIORITY_RANGE = (0, 9)
+from declick_contract.api import (
+    CLICK_LEN_RANGE,
+    DEFAULT_CLICK_LEN,
+    DEFAULT_DETECTION_MULT,
+    DEFAULT_OUTPUT_FORMAT,
+    DEFAULT_PRIORITY,
+    DETECTION_MULT_RANGE,
+    MAX_INPUT_BYTES,
+    OUTPUT_FORMATS,
+    PRIORITY_RANGE,
+)
 
 
 class SettingsError(ValueError):
@@ -105,11 +112,11 @@ _SPEC: dict[str, tuple[Callable[[str], Any], str | None]] = {
     "idempotency_table": (_text, None),
     "idempotency_ttl_seconds": (_number(60, 30 * 86400, integer=True), "172800"),
     "secret_max_age_seconds": (_number(0, 86400, integer=True), "300"),
-    "default_detection_mult": (_number(*DETECTION_MULT_RANGE), "8.0"),
-    "default_click_len": (_number(*CLICK_LEN_RANGE, integer=True), "10"),
-    "default_output_format": (_output_format, "mp3"),
-    "default_priority": (_number(*PRIORITY_RANGE, integer=True), "5"),
-    "max_input_bytes": (_number(1, None, integer=True), "52428800"),
+    "default_detection_mult": (_number(*DETECTION_MULT_RANGE), str(DEFAULT_DETECTION_MULT)),
+    "default_click_len": (_number(*CLICK_LEN_RANGE, integer=True), str(DEFAULT_CLICK_LEN)),
+    "default_output_format": (_output_format, DEFAULT_OUTPUT_FORMAT),
+    "default_priority": (_number(*PRIORITY_RANGE, integer=True), str(DEFAULT_PRIORITY)),
+    "max_input_bytes": (_number(1, None, integer=True), str(MAX_INPUT_BYTES)),
     "presign_expiry_seconds": (_number(60, 7 * 86400, integer=True), "21600"),
     "wait_min_seconds": (_number(0, 86400, integer=True), "5"),
     "wait_max_seconds": (_number(1, 86400, integer=True), "300"),

@@ -27,24 +27,15 @@ from typing import Any
 import soundfile
 from botocore.exceptions import ClientError
 
-from declick_pipeline import notifications, runtime
+from declick_contract.api import CLICK_LEN_RANGE, DETECTION_MULT_RANGE, OUTPUT_FORMATS, PRIORITY_RANGE
 from declick_contract.audio_format import ACCEPTED_FORMATS, SNIFF_BYTES, sniff_format
+from declick_contract.errors import RemoteApiAuthError, RemoteApiRejectedError
+from declick_contract.models import CreateTaskRequest, FileInfo
+from declick_pipeline import notifications, runtime
 from declick_pipeline.idempotency import run_once
 from declick_pipeline.observability import MetricUnit, logger, metrics, tracer
-from declick_pipeline.remote_api import (
-    CreateTaskRequest,
-    FileInfo,
-    RemoteApiAuthError,
-    RemoteApiRejectedError,
-)
 from declick_pipeline.s3_events import Upload
-from declick_pipeline.settings import (
-    CLICK_LEN_RANGE,
-    DETECTION_MULT_RANGE,
-    OUTPUT_FORMATS,
-    PRIORITY_RANGE,
-    Settings,
-)
+from declick_pipeline.settings import Settings
 
 CHUNK_BYTES = 1 << 20
 EXECUTION_NAME_MAX = 80

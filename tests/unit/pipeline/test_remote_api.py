@@ -7,18 +7,14 @@ import socket
 
 import pytest
 
-from declick_pipeline.remote_api import (
-    CreateTaskRequest,
-    Credentials,
-    FileInfo,
+from declick_contract.errors import (
     RemoteApiAuthError,
-    RemoteApiClient,
     RemoteApiRejectedError,
     RemoteApiResponseError,
     RemoteApiTransientError,
-    credentials_from_secret,
-    retry_after_seconds,
 )
+from declick_contract.models import CreateTaskRequest, FileInfo
+from declick_pipeline.remote_api import Credentials, RemoteApiClient, credentials_from_secret, retry_after_seconds
 from tests.support.fake_vendor import MISSING, Reply
 
 REQUEST = CreateTaskRequest(
