@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import ipaddress
 import logging
 import secrets
 import time
@@ -32,9 +31,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from declick.service.codes import MESSAGES, Code
 from declick.service.dispatch import Estimator, Runner
-from declick.service.settings import MAX_INPUT_BYTES, ServiceSettings
+from declick.service.settings import ServiceSettings
 from declick.service.store import NewTask, TaskStore
-from declick_contract.api import Status
+from declick_contract.api import MAX_INPUT_BYTES, Status
+from declick_contract.safe_download import UnsafeUrlError, check_link
 
 log = logging.getLogger("declick.service")
 
@@ -210,22 +210,10 @@ class Service:
 
     def check_link(self, url: str) -> None:
         """Refuse links the worker would refuse anyway, without resolving names (no network here)."""
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
-        if parts.username or parts.password:
-            raise ApiError(Code.BAD_PARAMETERS, "file_link must not contain credentials")
-        exempt = host in self.settings.allowed_hosts or f"{host}:{port}" in self.settings.allowed_hosts
-        if exempt:
-            return
-        if parts.scheme.lower() != "https":
-            raise ApiError(Code.BAD_PARAMETERS, "file_link must be an https URL")
         try:
-            address = ipaddress.ip_address(host.strip("[]"))
-        except ValueError:
-            return
-        if not address.is_global:
-            raise ApiError(Code.BAD_PARAMETERS, "file_link points at a non-public address")
+            check_link(url, self.settings.download_policy())
+        except UnsafeUrlError as exc:
+            raise ApiError(Code.BAD_PARAMETERS, f"file_link: {exc}") from None
 
     def result_url(self, request: Request, task) -> str:
         base = (self.settings.public_url or str(request.base_url)).rstrip("/")
