@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from declick.service.codes import Code, reason_text
+from declick.service.results import part_path, remove_partials
 
 _WAV_FORMATS = frozenset({"WAV", "WAVEX", "RF64"})
 _MP3_FORMATS = frozenset({"MP3", "MPEG"})
@@ -94,8 +95,7 @@ def run_job(job: dict, conn=None) -> dict:
         return {"kind": "result", "id": job["id"], "ok": False, "code": int(code), "reason": reason_text(code, detail)}
     finally:
         work.unlink(missing_ok=True)
-        for leftover in (".part", ".part.partial"):
-            Path(job["result_path"] + leftover).unlink(missing_ok=True)
+        remove_partials(job["result_path"])
 
 
 def _download(job: dict, work: Path) -> tuple[int, str]:
@@ -182,7 +182,7 @@ def _clean(job: dict, work: Path, conn=None) -> tuple[float, int | None]:
     from declick.engine import AudioReadError, AudioWriteError, DeclickParams, ParameterError, clean_file
 
     result = Path(job["result_path"])
-    part = Path(job["result_path"] + ".part")
+    part = part_path(job["result_path"])
     result.parent.mkdir(parents=True, exist_ok=True)
     try:
         params = DeclickParams(detection_mult=float(job["detection_mult"]), click_len_ms=float(job["click_len"]))

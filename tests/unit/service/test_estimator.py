@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from declick.service.dispatch import Estimator
+from declick.service.estimator import Estimator
 from declick.service.settings import ServiceSettings
 from declick.service.store import NewTask, TaskStore
 from declick_contract.api import Status
