@@ -14,9 +14,10 @@ from collections.abc import Mapping
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from declick_contract import api
+from declick_contract.pipeline_knobs import PipelineKnobs
 
 PREFIX = "declick:"
 
@@ -65,38 +66,24 @@ def _key(name: str) -> str:
     return PREFIX + head + "".join(part.capitalize() for part in rest)
 
 
-class StackConfig(BaseModel):
-    """Every deploy-time setting of the pipeline stack; the defaults are the documented ones."""
+class StackConfig(PipelineKnobs):
+    """Every deploy-time setting of the pipeline stack; the defaults are the documented ones.
+
+    The knobs handed to the Lambdas unchanged (API client, per-upload defaults, polling) are
+    declared once in ``declick_contract.pipeline_knobs``; the rest are the stack's own.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=_key, populate_by_name=True)
 
     # Remote API
     api_base_url: str
     api_secret_arn: str | None = None
-    api_connect_timeout_seconds: float = Field(3.05, ge=0.1, le=60)
-    api_read_timeout_seconds: float = Field(20, ge=0.1, le=300)
-    api_max_retries: int = Field(4, ge=0, le=10)
-
-    # Per-upload defaults (the user may override them per object, see docs/operations.md)
-    default_detection_mult: float = Field(
-        api.DEFAULT_DETECTION_MULT, ge=api.DETECTION_MULT_RANGE[0], le=api.DETECTION_MULT_RANGE[1]
-    )
-    default_click_len: int = Field(api.DEFAULT_CLICK_LEN, ge=api.CLICK_LEN_RANGE[0], le=api.CLICK_LEN_RANGE[1])
-    default_output_format: Literal[api.OUTPUT_FORMATS] = api.DEFAULT_OUTPUT_FORMAT
-    # Remote queue priority: 0 is served first, 9 last (vendor semantics).
-    default_priority: int = Field(api.DEFAULT_PRIORITY, ge=api.PRIORITY_RANGE[0], le=api.PRIORITY_RANGE[1])
 
     # Limits
     max_input_bytes: int = Field(api.MAX_INPUT_BYTES, ge=1, le=524_288_000)
-    presign_expiry_seconds: int = Field(21_600, ge=60, le=7 * 86_400)
-    wait_min_seconds: int = Field(5, ge=0, le=86_400)
-    wait_max_seconds: int = Field(300, ge=1, le=86_400)
-    wait_default_seconds: int = Field(15, ge=0, le=86_400)
-    max_polls: int = Field(720, ge=1)
     max_processing_seconds: int = Field(43_200, ge=60)
     download_max_bytes: int = Field(209_715_200, ge=1, le=2_147_483_648)
     download_timeout_seconds: int = Field(120, ge=1, le=600)
-    idempotency_ttl_seconds: int = Field(172_800, ge=60, le=30 * 86_400)
 
     # Submit throughput: SQS batch and the most concurrent submit invocations (vendor rate guard)
     submit_batch_size: int = Field(5, ge=1, le=10)

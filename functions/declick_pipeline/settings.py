@@ -11,21 +11,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from declick_contract.api import (
-    CLICK_LEN_RANGE,
-    DEFAULT_CLICK_LEN,
-    DEFAULT_DETECTION_MULT,
-    DEFAULT_OUTPUT_FORMAT,
-    DEFAULT_PRIORITY,
-    DETECTION_MULT_RANGE,
     MAX_INPUT_BYTES,
-    OUTPUT_FORMATS,
-    PRIORITY_RANGE,
 )
+from declick_contract.pipeline_knobs import PipelineKnobs
 from declick_contract.safe_download import parse_allowed_hosts
 
 
@@ -33,34 +26,22 @@ class SettingsError(ValueError):
     """The environment is wrong; the message names the variable so the deploy can be fixed."""
 
 
-class Settings(BaseModel):
-    """One field per environment variable (the field name upper-cased); blank counts as unset."""
+class Settings(PipelineKnobs):
+    """One field per environment variable (the field name upper-cased); blank counts as unset.
+
+    The knobs the stack sets come from ``declick_contract.pipeline_knobs`` (same names, same ranges).
+    """
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     api_base_url: str | None = None
     api_secret_arn: str | None = None
-    api_connect_timeout_seconds: float = Field(3.05, ge=0.1, le=60, allow_inf_nan=False)
-    api_read_timeout_seconds: float = Field(20.0, ge=0.1, le=300, allow_inf_nan=False)
-    api_max_retries: int = Field(4, ge=0, le=10)
     output_bucket: str | None = None
     topic_arn: str | None = None
     state_machine_arn: str | None = None
     idempotency_table: str | None = None
-    idempotency_ttl_seconds: int = Field(172_800, ge=60, le=30 * 86_400)
     secret_max_age_seconds: int = Field(300, ge=0, le=86_400)
-    default_detection_mult: float = Field(
-        DEFAULT_DETECTION_MULT, ge=DETECTION_MULT_RANGE[0], le=DETECTION_MULT_RANGE[1], allow_inf_nan=False
-    )
-    default_click_len: int = Field(DEFAULT_CLICK_LEN, ge=CLICK_LEN_RANGE[0], le=CLICK_LEN_RANGE[1])
-    default_output_format: Literal[OUTPUT_FORMATS] = DEFAULT_OUTPUT_FORMAT
-    default_priority: int = Field(DEFAULT_PRIORITY, ge=PRIORITY_RANGE[0], le=PRIORITY_RANGE[1])
     max_input_bytes: int = Field(MAX_INPUT_BYTES, ge=1)
-    presign_expiry_seconds: int = Field(21_600, ge=60, le=7 * 86_400)
-    wait_min_seconds: int = Field(5, ge=0, le=86_400)
-    wait_max_seconds: int = Field(300, ge=1, le=86_400)
-    wait_default_seconds: int = Field(15, ge=0, le=86_400)
-    max_polls: int = Field(720, ge=1)
     max_processing_seconds: int = Field(43_200, ge=1)
     download_max_bytes: int = Field(209_715_200, ge=1)
     download_timeout_seconds: float = Field(120.0, ge=1, le=900, allow_inf_nan=False)
