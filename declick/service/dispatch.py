@@ -326,16 +326,12 @@ class Runner:
                 self._queue_timeout(task.id, only_from=Status.WAITING)
         for task in self.store.with_status(Status.COMPLETE):
             if task.expires_at is not None and task.expires_at <= now:
-                self.expire(task, now)
+                expire_result(self.store, task, now)
 
     def _queue_timeout(self, task_id: str, only_from: Status) -> None:
         reason = f"waited longer than {self.settings.max_queue_seconds:g} s in the queue"
         if self.store.finish(task_id, Status.TIMED_OUT, reason, only_from=[only_from]):
             log.warning("task timed out in the queue", extra={"task_id": task_id})
-
-    def expire(self, task: Task, now: float | None = None) -> None:
-        """A finished result past its lifetime: delete the file, the task becomes closed."""
-        expire_result(self.store, task, now)
 
     def _dispatch(self) -> None:
         for slot in self._slots:
