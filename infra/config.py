@@ -3,7 +3,7 @@
 Everything an operator may tune lives here, validated once at synth time so that a typo fails
 ``cdk synth`` with a message naming the context key instead of producing a stack whose Lambdas
 fail on their first event. The handler-side twin is ``functions/declick_pipeline/settings.py``;
-the ranges below match it so that a value accepted here is never refused there.
+both take the API's ranges from ``declick_contract.api`` so a value accepted here is never refused there.
 """
 
 from __future__ import annotations
@@ -14,7 +14,10 @@ from collections.abc import Mapping
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from declick_contract import api
+from declick_contract.pipeline_knobs import PipelineKnobs
 
 PREFIX = "declick:"
 
@@ -63,36 +66,24 @@ def _key(name: str) -> str:
     return PREFIX + head + "".join(part.capitalize() for part in rest)
 
 
-class StackConfig(BaseModel):
-    """Every deploy-time setting of the pipeline stack; the defaults are the documented ones."""
+class StackConfig(PipelineKnobs):
+    """Every deploy-time setting of the pipeline stack; the defaults are the documented ones.
+
+    The knobs handed to the Lambdas unchanged (API client, per-upload defaults, polling) are
+    declared once in ``declick_contract.pipeline_knobs``; the rest are the stack's own.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=_key, populate_by_name=True)
 
     # Remote API
     api_base_url: str
     api_secret_arn: str | None = None
-    api_connect_timeout_seconds: float = Field(3.05, ge=0.1, le=60)
-    api_read_timeout_seconds: float = Field(20, ge=0.1, le=300)
-    api_max_retries: int = Field(4, ge=0, le=10)
-
-    # Per-upload defaults (the user may override them per object, see docs/operations.md)
-    default_detection_mult: float = Field(8.0, ge=6.0, le=10.0)
-    default_click_len: int = Field(10, ge=5, le=30)
-    default_output_format: Literal["mp3", "wav"] = "mp3"
-    # Remote queue priority: 0 is served first, 9 last (vendor semantics).
-    default_priority: int = Field(5, ge=0, le=9)
 
     # Limits
-    max_input_bytes: int = Field(52_428_800, ge=1, le=524_288_000)
-    presign_expiry_seconds: int = Field(21_600, ge=60, le=7 * 86_400)
-    wait_min_seconds: int = Field(5, ge=0, le=86_400)
-    wait_max_seconds: int = Field(300, ge=1, le=86_400)
-    wait_default_seconds: int = Field(15, ge=0, le=86_400)
-    max_polls: int = Field(720, ge=1)
+    max_input_bytes: int = Field(api.MAX_INPUT_BYTES, ge=1, le=524_288_000)
     max_processing_seconds: int = Field(43_200, ge=60)
     download_max_bytes: int = Field(209_715_200, ge=1, le=2_147_483_648)
     download_timeout_seconds: int = Field(120, ge=1, le=600)
-    idempotency_ttl_seconds: int = Field(172_800, ge=60, le=30 * 86_400)
 
     # Submit throughput: SQS batch and the most concurrent submit invocations (vendor rate guard)
     submit_batch_size: int = Field(5, ge=1, le=10)

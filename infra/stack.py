@@ -17,6 +17,7 @@ from infra.monitoring import Monitoring
 from infra.nag import acknowledge
 from infra.notifications import Notifications
 from infra.pipeline import Pipeline, sizing
+from infra.secrets import api_credentials
 from infra.storage import Storage
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,8 +39,15 @@ class DeclickStack(Stack):
             dead_letter_timeout=sizes["report_dead_letter"].timeout,
         )
         self.notifications = Notifications(self, "Notifications", config=self.config)
+        self.api_secret = api_credentials(self, self.config)
         self.pipeline = Pipeline(
-            self, "Pipeline", config=self.config, storage=self.storage, notifications=self.notifications
+            self,
+            "Pipeline",
+            config=self.config,
+            storage=self.storage,
+            notifications=self.notifications,
+            api_secret=self.api_secret,
+            sizes=sizes,
         )
         self.monitoring = Monitoring(
             self, "Monitoring", storage=self.storage, notifications=self.notifications, pipeline=self.pipeline
@@ -52,7 +60,7 @@ class DeclickStack(Stack):
             ("OutputBucketName", self.storage.output_bucket.bucket_name, "Cleaned results appear here"),
             ("NotificationsTopicArn", self.notifications.topic.topic_arn, "Subscribe for SUCCEEDED/FAILED/REJECTED"),
             ("OpsTopicArn", self.notifications.ops_topic.topic_arn, "Subscribe for operational alarms"),
-            ("ApiSecretArn", self.notifications.secret.secret_arn, "Put the vendor appkey/appsecret here"),
+            ("ApiSecretArn", self.api_secret.secret_arn, "Put the vendor appkey/appsecret here"),
             ("StateMachineArn", self.pipeline.state_machine.state_machine_arn, "Pipeline executions"),
             ("TopicKeyArn", self.notifications.topic_key.key_arn, "KMS key of both topics (for SQS subscribers)"),
         ):

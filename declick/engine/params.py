@@ -9,11 +9,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-DETECTION_MULT_RANGE = (6.0, 10.0)
-CLICK_LEN_MS_RANGE = (5.0, 30.0)
+from declick_contract import api
+
+DETECTION_MULT_RANGE = api.DETECTION_MULT_RANGE
+CLICK_LEN_MS_RANGE = (float(api.CLICK_LEN_RANGE[0]), float(api.CLICK_LEN_RANGE[1]))
 SAMPLE_RATE_RANGE = (8000, 96000)
-DEFAULT_DETECTION_MULT = 8.0
-DEFAULT_CLICK_LEN_MS = 10.0
+DEFAULT_DETECTION_MULT = api.DEFAULT_DETECTION_MULT
+DEFAULT_CLICK_LEN_MS = float(api.DEFAULT_CLICK_LEN)
 
 
 class DeclickError(Exception):

@@ -285,8 +285,8 @@ class LocalPipeline:
         """The tasks our own service holds (`declick.service.store.Task`), oldest first."""
         if self.service is None:
             raise RuntimeError("this pipeline uses an external API, not our service")
-        from declick.service.codes import Status
         from declick.service.store import TaskStore
+        from declick_contract.api import Status
 
         store = TaskStore(self.service.settings.db_path)
         try:

@@ -1,246 +1,30 @@
-"""The HTTP face of the service: the vendor's two endpoints, result downloads, health.
+"""The HTTP face of the service: the app, its lifespan, and how errors become envelopes.
 
 Compatibility with the vendor decides the shapes: every answer is the `{code, msg, data}`
 envelope, request errors are HTTP 200 with a non-zero `code`, `status` and `wait_time` are
 strings. See docs/service.md for the codes and the HTTP statuses we chose where the vendor
-document is silent.
+document is silent. Models: models.py; auth: auth.py; endpoints: routes.py; wiring: wiring.py.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import ipaddress
 import logging
-import secrets
-import time
-import uuid
 from contextlib import asynccontextmanager
-from pathlib import Path
-from typing import Annotated, Literal
-from urllib.parse import urlsplit
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.models import HTTPBase as HTTPBaseModel
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import FileResponse, JSONResponse
-from fastapi.security.base import SecurityBase
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from declick.service.codes import MESSAGES, Code, Status
+from declick.service.codes import MESSAGES, Code
+from declick.service.errors import ApiError, describe, envelope, error_message, validation_code
 from declick.service.limits import RequestLimits
-from declick.service.runner import Estimator, Runner
-from declick.service.settings import MAX_INPUT_BYTES, ServiceSettings
-from declick.service.store import NewTask, TaskStore
+from declick.service.routes import router
+from declick.service.settings import ServiceSettings
+from declick.service.wiring import Service
 
 log = logging.getLogger("declick.service")
-
-_MEDIA_TYPES = {"mp3": "audio/mpeg", "wav": "audio/wav"}
-
-
-# models -------------------------------------------------------------------------------------------
-class FileInfo(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    file_size: int = Field(strict=True, ge=1, le=MAX_INPUT_BYTES, description="File size in bytes (at most 50 MB).")
-    file_md5: str = Field(pattern=r"^[0-9a-fA-F]{32}$", description="MD5 of the file, 32 hex digits.")
-    file_time: float = Field(
-        strict=True, ge=0, le=86400 * 7, allow_inf_nan=False, description="Audio duration in seconds."
-    )
-    file_ext: Literal["wav", "mp3"] = Field(description="Format of the input file.")
-
-
-class BatchRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    file_link: str = Field(min_length=1, max_length=4096, description="URL the service downloads the audio from.")
-    file_info: FileInfo
-    detection_mult: float = Field(strict=True, ge=6.0, le=10.0, allow_inf_nan=False, description="6.0 to 10.0.")
-    click_len: int = Field(strict=True, ge=5, le=30, description="Click length in ms, 5 to 30.")
-    file_ext: Literal["mp3", "wav"] = Field(default="mp3", description="Output format, mp3 (default) or wav.")
-    priority: int = Field(strict=True, ge=0, le=9, description="0 is served first, 9 last; then oldest first.")
-
-    @field_validator("file_link")
-    @classmethod
-    def _url_shape(cls, value: str) -> str:
-        try:
-            parts = urlsplit(value)
-            parts.port  # noqa: B018 - raises on a bad port
-        except ValueError:
-            raise ValueError("file_link is not a valid URL") from None
-        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-            raise ValueError("file_link must be an http(s) URL with a host")
-        return value
-
-
-class TaskCreated(BaseModel):
-    task_id: str
-
-
-class TaskResult(BaseModel):
-    status: str = Field(description="1 waiting, 2 in progress, 3 complete, 4 failed, 5 closed, 6 timed out.")
-    wait_time: str = Field(description="Seconds to wait before polling again; 0 once the task is final.")
-    voice_result: str = Field(description="Download link of the result when status is 3, else empty.")
-    reason: str = Field(description="Why the task failed, closed or timed out, else empty.")
-
-
-class Empty(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class BatchEnvelope(BaseModel):
-    code: int
-    msg: str
-    data: TaskCreated | Empty
-
-
-class ResultEnvelope(BaseModel):
-    code: int
-    msg: str
-    data: TaskResult | Empty
-
-
-class ErrorEnvelope(BaseModel):
-    code: int
-    msg: str
-    data: Empty
-
-
-class Health(BaseModel):
-    status: Literal["ok", "degraded"]
-    workers: int
-    alive_workers: int
-    ready_workers: int
-    waiting: int
-    in_progress: int
-
-
-# errors ---------------------------------------------------------------------------------------------
-class ApiError(Exception):
-    def __init__(self, code: Code, detail: str = "", http_status: int = 200):
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
-        self.http_status = http_status
-
-
-def envelope(code: Code, msg: str = "", data: dict | None = None, status_code: int = 200, headers=None) -> JSONResponse:
-    return JSONResponse({"code": int(code), "msg": msg, "data": data or {}}, status_code=status_code, headers=headers)
-
-
-def _error_message(code: Code, detail: str) -> str:
-    return f"{MESSAGES[code]}: {detail}" if detail else MESSAGES[code]
-
-
-def _validation_code(errors: list[dict]) -> Code:
-    codes = set()
-    for error in errors:
-        loc = tuple(error.get("loc", ()))
-        if loc == ("body", "file_info", "file_ext") and error.get("type") == "literal_error":
-            codes.add(Code.UNSUPPORTED_FORMAT)
-        elif loc == ("body", "file_info", "file_size") and error.get("type") == "less_than_equal":
-            codes.add(Code.FILE_TOO_LARGE)
-        else:
-            codes.add(Code.BAD_PARAMETERS)
-    return codes.pop() if len(codes) == 1 else Code.BAD_PARAMETERS
-
-
-def _describe(errors: list[dict]) -> str:
-    parts = []
-    for error in errors[:5]:
-        loc = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
-        parts.append(f"{loc}: {error.get('msg', 'invalid')}")
-    return "; ".join(parts)
-
-
-# auth -----------------------------------------------------------------------------------------------
-class BasicAuth(SecurityBase):
-    """Declares HTTP Basic in the OpenAPI document; the check itself is `Service.authenticate`."""
-
-    def __init__(self) -> None:
-        self.model = HTTPBaseModel(scheme="basic", description="Basic base64(appkey:appsecret)")
-        self.scheme_name = "BasicAuth"
-
-    async def __call__(self, request: Request) -> str | None:
-        return request.headers.get("Authorization")
-
-
-_basic = BasicAuth()
-
-
-def _digest(value: str) -> bytes:
-    # Comparing fixed-length digests keeps compare_digest from leaking the secret's length.
-    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).digest()
-
-
-class Service:
-    """Wires settings, the store, the estimator and (optionally) the worker pool together."""
-
-    def __init__(self, settings: ServiceSettings, start_workers: bool = True):
-        self.settings = settings
-        self.store = TaskStore(settings.db_path)
-        self.estimator = Estimator(settings, self.store)
-        self.runner = Runner(settings, self.store, self.estimator) if start_workers else None
-        self._credentials = [(_digest(k), _digest(v), k) for k, v in settings.credentials.items()]
-
-    def authenticate(self, header: str | None) -> str:
-        """The appkey of a valid `Authorization: Basic` header, else ApiError(AUTH_FAILED)."""
-        scheme, _, param = (header or "").partition(" ")
-        if scheme.lower() != "basic" or not param.strip():
-            raise ApiError(Code.AUTH_FAILED, "missing Basic credentials", 401)
-        try:
-            user, sep, password = base64.b64decode(param.strip(), validate=True).decode("utf-8").partition(":")
-        except (binascii.Error, UnicodeDecodeError, ValueError):
-            raise ApiError(Code.AUTH_FAILED, "malformed Basic credentials", 401) from None
-        if not sep:
-            raise ApiError(Code.AUTH_FAILED, "malformed Basic credentials", 401)
-        user_digest, password_digest = _digest(user), _digest(password)
-        found = None
-        for key_digest, secret_digest, key in self._credentials:  # no early exit: same time for every pair
-            if secrets.compare_digest(key_digest, user_digest) & secrets.compare_digest(secret_digest, password_digest):
-                found = key
-        if found is None:
-            log.warning("authentication failed", extra={"appkey": user[:64]})
-            raise ApiError(Code.AUTH_FAILED, "wrong appkey or appsecret", 401)
-        return found
-
-    def check_link(self, url: str) -> None:
-        """Refuse links the worker would refuse anyway, without resolving names (no network here)."""
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
-        if parts.username or parts.password:
-            raise ApiError(Code.BAD_PARAMETERS, "file_link must not contain credentials")
-        exempt = host in self.settings.allowed_hosts or f"{host}:{port}" in self.settings.allowed_hosts
-        if exempt:
-            return
-        if parts.scheme.lower() != "https":
-            raise ApiError(Code.BAD_PARAMETERS, "file_link must be an https URL")
-        try:
-            address = ipaddress.ip_address(host.strip("[]"))
-        except ValueError:
-            return
-        if not address.is_global:
-            raise ApiError(Code.BAD_PARAMETERS, "file_link points at a non-public address")
-
-    def result_url(self, request: Request, task) -> str:
-        base = (self.settings.public_url or str(request.base_url)).rstrip("/")
-        return f"{base}/files/{task.result_token}/{task.id}.{task.output_ext}"
-
-    def expire_if_due(self, task):
-        if task.status == Status.COMPLETE and task.expires_at is not None and task.expires_at <= time.time():
-            if self.runner is not None:
-                self.runner.expire(task)
-            else:
-                self.store.finish(task.id, Status.CLOSED, "result expired", only_from=[Status.COMPLETE])
-                if task.result_path:
-                    Path(task.result_path).unlink(missing_ok=True)
-                self.store.clear_result(task.id)
-            return self.store.get(task.id)
-        return task
 
 
 def create_app(settings: ServiceSettings, *, start_workers: bool = True) -> FastAPI:
@@ -269,9 +53,6 @@ def create_app(settings: ServiceSettings, *, start_workers: bool = True) -> Fast
     )
     app.state.service = service
 
-    def authenticated(header: Annotated[str | None, Depends(_basic)]) -> str:
-        return service.authenticate(header)
-
     app.add_middleware(  # outside routing, authentication and parsing: bounds every request first
         RequestLimits, max_body_bytes=settings.max_request_body_bytes, max_header_bytes=settings.max_header_bytes
     )
@@ -279,146 +60,26 @@ def create_app(settings: ServiceSettings, *, start_workers: bool = True) -> Fast
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
         headers = {"WWW-Authenticate": 'Basic realm="declick"'} if exc.http_status == 401 else None
-        return envelope(exc.code, _error_message(exc.code, exc.detail), status_code=exc.http_status, headers=headers)
+        return envelope(exc.code, error_message(exc.code, exc.detail), status_code=exc.http_status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = list(exc.errors())
-        return envelope(_validation_code(errors), _error_message(_validation_code(errors), _describe(errors)))
+        return envelope(validation_code(errors), error_message(validation_code(errors), describe(errors)))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400:  # an unparsable body: a request error like any other, HTTP 200
-            return envelope(Code.BAD_PARAMETERS, _error_message(Code.BAD_PARAMETERS, str(exc.detail)))
+            return envelope(Code.BAD_PARAMETERS, error_message(Code.BAD_PARAMETERS, str(exc.detail)))
         code = Code.NOT_FOUND if exc.status_code == 404 else Code.BAD_PARAMETERS
-        return envelope(code, _error_message(code, str(exc.detail)), status_code=exc.status_code)
+        return envelope(code, error_message(code, str(exc.detail)), status_code=exc.status_code)
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", extra={"path": request.url.path})
         return envelope(Code.INTERNAL_ERROR, MESSAGES[Code.INTERNAL_ERROR], status_code=500)
 
-    auth_responses = {
-        200: {
-            "description": "The envelope: `code` 0 on success, else a request error code (HTTP 200 like the vendor)."
-        },
-        401: {"model": ErrorEnvelope, "description": "Missing or wrong credentials (code 1001)."},
-        413: {"model": ErrorEnvelope, "description": "Request body too large (code 1002)."},
-        431: {"model": ErrorEnvelope, "description": "Request line and headers too large (code 1002)."},
-        500: {"model": ErrorEnvelope, "description": "Internal error (code 1500)."},
-    }
-
-    @app.post(
-        "/v3/pic/ecr/batch",
-        response_model=BatchEnvelope,
-        responses={**auth_responses, 429: {"model": ErrorEnvelope, "description": "Queue full (code 1010)."}},
-        summary="Create a click-removal task",
-    )
-    def create_task(body: BatchRequest, appkey: str = Depends(authenticated)) -> JSONResponse:
-        if body.file_info.file_size > settings.max_input_bytes:
-            raise ApiError(Code.FILE_TOO_LARGE, f"file_size over {settings.max_input_bytes} bytes")
-        service.check_link(body.file_link)
-        task_id = str(uuid.uuid4())
-        new = NewTask(
-            id=task_id,
-            appkey=appkey,
-            priority=body.priority,
-            file_link=body.file_link,
-            file_size=body.file_info.file_size,
-            file_md5=body.file_info.file_md5.lower(),
-            file_time=float(body.file_info.file_time),
-            input_ext=body.file_info.file_ext,
-            detection_mult=float(body.detection_mult),
-            click_len=body.click_len,
-            output_ext=body.file_ext,
-        )
-        if not service.store.insert(new, max_waiting=settings.max_queued_tasks):
-            raise ApiError(Code.QUEUE_FULL, f"{settings.max_queued_tasks} tasks are waiting", 429)
-        if service.runner is not None:
-            service.runner.wake()
-        log.info(
-            "task submitted",
-            extra={"task_id": task_id, "appkey": appkey, "priority": body.priority, "file_time": new.file_time},
-        )
-        return envelope(Code.OK, "", {"task_id": task_id})
-
-    @app.get(
-        "/v3/pic/ecr/result/{task_id}",
-        response_model=ResultEnvelope,
-        responses=auth_responses,
-        summary="Get a task's status and result",
-    )
-    def task_result(task_id: str, request: Request, appkey: str = Depends(authenticated)) -> JSONResponse:
-        task = service.store.get(task_id)
-        if task is None or not secrets.compare_digest(task.appkey.encode(), appkey.encode()):
-            raise ApiError(Code.UNKNOWN_TASK, "no such task")
-        task = service.expire_if_due(task)
-        voice_result = service.result_url(request, task) if task.status == Status.COMPLETE else ""
-        data = {
-            "status": str(task.status),
-            "wait_time": str(service.estimator.wait_time(task)),
-            "voice_result": voice_result,
-            "reason": task.reason or "",
-        }
-        return envelope(Code.OK, "", data)
-
-    @app.get(
-        "/files/{token}/{name}",
-        responses={
-            200: {"content": {"audio/mpeg": {}, "audio/wav": {}}, "description": "The cleaned audio."},
-            404: {"model": ErrorEnvelope, "description": "Unknown or expired link (code 1011)."},
-        },
-        response_class=FileResponse,
-        summary="Download a result (the `voice_result` link; the token is the credential)",
-    )
-    def download(token: str, name: str):
-        task = service.store.by_token(token) if len(token) >= 32 else None
-        if task is not None:
-            task = service.expire_if_due(task)
-        if (
-            task is None
-            or task.status != Status.COMPLETE
-            or not task.result_path
-            or name != f"{task.id}.{task.output_ext}"
-            or not Path(task.result_path).is_file()
-        ):
-            return envelope(Code.NOT_FOUND, "no such result (wrong or expired link)", status_code=404)
-        return FileResponse(task.result_path, media_type=_MEDIA_TYPES[task.output_ext], filename=name)
-
-    @app.get("/health", response_model=Health, summary="Liveness and queue size")
-    def health() -> Health:
-        counts = service.store.counts()
-        alive = service.runner.alive_workers() if service.runner is not None else 0
-        ready = service.runner.ready_workers() if service.runner is not None else 0
-        expected = settings.workers if service.runner is not None else 0
-        return Health(
-            status="ok" if alive == expected else "degraded",
-            workers=expected,
-            alive_workers=alive,
-            ready_workers=ready,
-            waiting=counts.get(int(Status.WAITING), 0),
-            in_progress=counts.get(int(Status.IN_PROGRESS), 0),
-        )
-
-    @app.post("/admin/tasks/{task_id}/close", include_in_schema=False)
-    def close_task(task_id: str, request: Request) -> JSONResponse:
-        token = settings.admin_token
-        given = request.headers.get("Authorization", "")
-        if not token or not secrets.compare_digest(_digest(given), _digest(f"Bearer {token}")):
-            return envelope(Code.NOT_FOUND, MESSAGES[Code.NOT_FOUND], status_code=404)
-        task = service.store.get(task_id)
-        if task is None:
-            raise ApiError(Code.UNKNOWN_TASK, "no such task")
-        active = [Status.WAITING, Status.IN_PROGRESS, Status.COMPLETE]
-        if not service.store.finish(task_id, Status.CLOSED, "closed by the operator", only_from=active):
-            raise ApiError(Code.BAD_PARAMETERS, f"task is already final (status {task.status})")
-        if task.result_path:
-            Path(task.result_path).unlink(missing_ok=True)
-            service.store.clear_result(task_id)
-        if service.runner is not None and task.status == Status.IN_PROGRESS:
-            service.runner.close_task(task_id)
-        log.info("task closed by operator", extra={"task_id": task_id})
-        return envelope(Code.OK, "", {"task_id": task_id})
+    app.include_router(router)
 
     def openapi() -> dict:
         # We never answer 422 (request errors are envelopes with HTTP 200), so do not document it.

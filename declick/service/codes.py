@@ -1,4 +1,4 @@
-"""Result codes of the `{code, msg, data}` envelope and task status numbers.
+"""Result codes of the `{code, msg, data}` envelope (task status numbers: declick_contract.api.Status).
 
 The vendor answers HTTP 200 with a non-zero `code` for request errors, and so do we, except for
 authentication (HTTP 401, so that ordinary HTTP clients and proxies recognise it), a full queue
@@ -43,18 +43,6 @@ MESSAGES: dict[Code, str] = {
     Code.NOT_FOUND: "not found",
     Code.INTERNAL_ERROR: "internal error",
 }
-
-
-class Status(IntEnum):
-    WAITING = 1
-    IN_PROGRESS = 2
-    COMPLETE = 3
-    FAILED = 4
-    CLOSED = 5
-    TIMED_OUT = 6
-
-
-TERMINAL = frozenset({Status.COMPLETE, Status.FAILED, Status.CLOSED, Status.TIMED_OUT})
 
 
 def reason_text(code: Code, detail: str) -> str:

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from declick.service.codes import Status
+from declick_contract.api import Status
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from declick.service.codes import Code, reason_text
+from declick.service.results import remove_partials
 
 _WAV_FORMATS = frozenset({"WAV", "WAVEX", "RF64"})
 _MP3_FORMATS = frozenset({"MP3", "MPEG"})
@@ -98,13 +99,12 @@ def run_job(job: dict, conn=None) -> dict:
         return {"kind": "result", "id": job["id"], "ok": False, "code": int(code), "reason": reason_text(code, detail)}
     finally:
         work.unlink(missing_ok=True)
-        Path(job["part_path"]).unlink(missing_ok=True)
-        Path(job["part_path"] + ".partial").unlink(missing_ok=True)  # the engine's own temporary name
+        remove_partials(job["part_path"])
 
 
 def _download(job: dict, work: Path) -> tuple[int, str]:
     """Fetch `file_link`, retrying what may be transient (connection errors, 5xx, 429, timeouts)."""
-    from declick_pipeline.safe_download import (
+    from declick_contract.safe_download import (
         DownloadError,
         DownloadPolicy,
         DownloadTooLargeError,

@@ -18,42 +18,25 @@ from urllib.parse import quote
 
 from boto3.s3.transfer import TransferConfig
 
+from declick_contract.audio_format import SNIFF_BYTES, content_type, sniff_format
+from declick_contract.errors import (
+    ResultDownloadError,
+    ResultDownloadRefusedError,
+    ResultFormatError,
+    ResultMissingError,
+    ResultUrlRefusedError,
+)
+from declick_contract.safe_download import DownloadError, DownloadPolicy, UnsafeUrlError, stream_download
 from declick_pipeline import notifications, runtime
-from declick_pipeline.audio_format import SNIFF_BYTES, content_type, sniff_format
 from declick_pipeline.idempotency import run_once
 from declick_pipeline.observability import MetricUnit, logger, metrics, redact_url, tracer
 from declick_pipeline.pipeline_state import PipelineState, PollOutcome
-from declick_pipeline.safe_download import DownloadError, DownloadPolicy, UnsafeUrlError, stream_download
 
 CHUNK_BYTES = 1 << 20
 _TRANSFER = TransferConfig(multipart_threshold=8 << 20, multipart_chunksize=8 << 20, max_concurrency=2)
 # A non-seekable stream is uploaded from parts buffered in memory; s3transfer keeps up to 10 of them
 # by default (80 MB here). Two in flight plus one being read is all the concurrency can use.
 _TRANSFER.max_in_memory_upload_chunks = 3
-
-
-class DeliveryRejectedError(Exception):
-    """The result can never be delivered; retrying will not help."""
-
-
-class ResultMissingError(DeliveryRejectedError):
-    """The task is complete but the vendor gave no `voice_result` URL."""
-
-
-class ResultUrlRefusedError(DeliveryRejectedError):
-    """`voice_result` points somewhere we must not fetch from (not https, a private address...)."""
-
-
-class ResultDownloadRefusedError(DeliveryRejectedError):
-    """The result server refused the download for good (4xx, over the size limit, redirect loop)."""
-
-
-class ResultFormatError(DeliveryRejectedError):
-    """The downloaded bytes are not audio in the requested output format."""
-
-
-class ResultDownloadError(RuntimeError):
-    """The download failed in a way that may pass (5xx, timeout, dropped connection)."""
 
 
 def output_key(input_key: str, output_format: str) -> str:

@@ -10,29 +10,31 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from declick_contract import errors
+from declick_contract.api import Status
 from declick_pipeline import notifications
 from declick_pipeline.observability import MetricUnit, logger, metrics
 from declick_pipeline.pipeline_state import PipelineState, PollOutcome
 from declick_pipeline.s3_events import Upload
 
 REMOTE_STATUS_ERRORS = {
-    4: "REMOTE_TASK_FAILED",
-    5: "REMOTE_TASK_CLOSED",
-    6: "REMOTE_TASK_TIMED_OUT",
+    Status.FAILED: "REMOTE_TASK_FAILED",
+    Status.CLOSED: "REMOTE_TASK_CLOSED",
+    Status.TIMED_OUT: "REMOTE_TASK_TIMED_OUT",
 }
 
 # Exception class names (the Catch's Error) → notification error codes.
 CAUGHT_ERRORS = {
-    "ResultMissingError": "RESULT_MISSING",
-    "ResultUrlRefusedError": "RESULT_URL_REFUSED",
-    "ResultDownloadRefusedError": "RESULT_DOWNLOAD_REFUSED",
-    "ResultFormatError": "RESULT_WRONG_FORMAT",
-    "ResultDownloadError": "RESULT_DOWNLOAD_FAILED",
-    "DeliveryRejectedError": "DELIVERY_FAILED",
-    "RemoteApiRejectedError": "REMOTE_API_REJECTED",
-    "RemoteApiAuthError": "REMOTE_API_AUTH_FAILED",
-    "RemoteApiTransientError": "REMOTE_API_UNAVAILABLE",
-    "RemoteApiResponseError": "REMOTE_API_BAD_RESPONSE",
+    errors.ResultMissingError.__name__: "RESULT_MISSING",
+    errors.ResultUrlRefusedError.__name__: "RESULT_URL_REFUSED",
+    errors.ResultDownloadRefusedError.__name__: "RESULT_DOWNLOAD_REFUSED",
+    errors.ResultFormatError.__name__: "RESULT_WRONG_FORMAT",
+    errors.ResultDownloadError.__name__: "RESULT_DOWNLOAD_FAILED",
+    errors.DeliveryRejectedError.__name__: "DELIVERY_FAILED",
+    errors.RemoteApiRejectedError.__name__: "REMOTE_API_REJECTED",
+    errors.RemoteApiAuthError.__name__: "REMOTE_API_AUTH_FAILED",
+    errors.RemoteApiTransientError.__name__: "REMOTE_API_UNAVAILABLE",
+    errors.RemoteApiResponseError.__name__: "REMOTE_API_BAD_RESPONSE",
     "States.Timeout": "STEP_TIMED_OUT",
     "States.HeartbeatTimeout": "STEP_TIMED_OUT",
 }

@@ -12,13 +12,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from declick_contract.api import PENDING_STATUSES
 from declick_pipeline import runtime
 from declick_pipeline.notifications import parse_timestamp
 from declick_pipeline.observability import MetricUnit, logger, metrics, tracer
-from declick_pipeline.pipeline_state import PipelineState
+from declick_pipeline.pipeline_state import PipelineState, PollOutcome
 from declick_pipeline.settings import Settings
-
-PENDING_STATUSES = frozenset({1, 2})
 
 
 def wait_seconds(wait_time: int | None, settings: Settings) -> int:
@@ -37,22 +36,22 @@ def poll_task(state: PipelineState, now: datetime | None = None) -> dict[str, An
         elapsed = ((now or datetime.now(UTC)) - submitted).total_seconds() if submitted else 0.0
         give_up = polls >= current.max_polls or elapsed > current.max_processing_seconds
     metrics.add_metric(name="Polls", unit=MetricUnit.Count, value=1)
-    poll = {
-        "status": result.status,
-        "status_name": result.status_name,
-        "wait_seconds": wait_seconds(result.wait_time, current),
-        "voice_result": result.voice_result,
-        "reason": result.reason,
-        "polls": polls,
-        "give_up": give_up,
-    }
+    poll = PollOutcome(
+        status=result.status,
+        status_name=result.status_name,
+        wait_seconds=wait_seconds(result.wait_time, current),
+        voice_result=result.voice_result,
+        reason=result.reason,
+        polls=polls,
+        give_up=give_up,
+    )
     logger.info(
         "remote task polled",
         extra={
             "status_name": result.status_name,
             "polls": polls,
             "give_up": give_up,
-            "wait_seconds": poll["wait_seconds"],
+            "wait_seconds": poll.wait_seconds,
         },
     )
-    return poll
+    return poll.model_dump()

@@ -6,9 +6,7 @@ as numbers, fields may be missing, and a failure can be HTTP-level or an applica
 three kinds of error: transient (retry later), rejected (the vendor said no; retrying the same
 request will not help) and response errors (the vendor answered something we cannot read).
 
-The request has two fields named `file_ext`: the *input* format inside `file_info` and the
-*output* format at the top level. They are different attributes here (`FileInfo.file_ext`,
-`CreateTaskRequest.output_ext`) and only meet at serialisation time.
+The models and the errors are the shared contract (declick_contract.models, declick_contract.errors).
 """
 
 from __future__ import annotations
@@ -21,53 +19,19 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote
 
 import requests
-from pydantic import BaseModel, ConfigDict, Field
 
-CREATE_PATH = "/v3/pic/ecr/batch"
-RESULT_PATH = "/v3/pic/ecr/result/{task_id}"
-
-STATUS_NAMES = {
-    1: "WAITING",
-    2: "IN_PROGRESS",
-    3: "COMPLETE",
-    4: "FAILED",
-    5: "CLOSED",
-    6: "TIMED_OUT",
-}
-
-
-class RemoteApiError(RuntimeError):
-    """Base of every error raised by this module."""
-
-
-class RemoteApiTransientError(RemoteApiError):
-    """Network trouble, 5xx or 429 that outlasted the retries: the same request may succeed later."""
-
-    def __init__(self, message: str, *, http_status: int | None = None):
-        super().__init__(message)
-        self.http_status = http_status
-
-
-class RemoteApiRejectedError(RemoteApiError):
-    """The vendor refused the request (`code != 0` or an HTTP 4xx): resending it will not help."""
-
-    def __init__(self, message: str, *, code: int | None = None, msg: str = "", http_status: int | None = None):
-        super().__init__(message)
-        self.code = code
-        self.msg = msg
-        self.http_status = http_status
-
-
-class RemoteApiAuthError(RemoteApiRejectedError):
-    """401/403: our credentials are wrong. An operator problem, not the uploaded file's."""
-
-
-class RemoteApiResponseError(RemoteApiError):
-    """The vendor answered 2xx with a body we cannot understand (not JSON, missing fields)."""
+from declick_contract.api import CREATE_PATH, RESULT_PATH
+from declick_contract.errors import (
+    RemoteApiAuthError,
+    RemoteApiRejectedError,
+    RemoteApiResponseError,
+    RemoteApiTransientError,
+)
+from declick_contract.models import CreateTaskRequest, TaskResult, as_int, as_text, parse_task_result
 
 
 @dataclass(frozen=True)
@@ -81,92 +45,6 @@ class Credentials:
 
     def __repr__(self) -> str:  # keep the secret out of logs and tracebacks
         return "Credentials(appkey=***, appsecret=***)"
-
-
-class FileInfo(BaseModel):
-    """What we tell the vendor about the input file; `file_ext` is the *input* format."""
-
-    model_config = ConfigDict(frozen=True)
-
-    file_size: int = Field(gt=0)
-    file_md5: str = Field(pattern=r"^[0-9a-f]{32}$")
-    file_time: int = Field(ge=1)
-    file_ext: Literal["wav", "mp3"]
-
-
-class CreateTaskRequest(BaseModel):
-    """Body of POST /v3/pic/ecr/batch; `output_ext` is sent as the top-level `file_ext`."""
-
-    model_config = ConfigDict(frozen=True, populate_by_name=True)
-
-    file_link: str
-    file_info: FileInfo
-    detection_mult: float = Field(ge=6.0, le=10.0)
-    click_len: int = Field(ge=5, le=30)
-    output_ext: Literal["mp3", "wav"] = Field(default="mp3", serialization_alias="file_ext")
-    priority: int = Field(ge=0, le=9)
-
-    def to_json(self) -> dict[str, Any]:
-        return self.model_dump(by_alias=True)
-
-
-class TaskResult(BaseModel):
-    """`data` of GET /v3/pic/ecr/result/{id}, normalised: numbers are numbers, blanks are None."""
-
-    model_config = ConfigDict(frozen=True)
-
-    status: int
-    wait_time: int | None = None
-    voice_result: str | None = None
-    reason: str | None = None
-
-    @property
-    def status_name(self) -> str:
-        return STATUS_NAMES[self.status]
-
-
-def _as_int(value: Any) -> int | None:
-    """`"15"`, `15`, `15.0`, `" 15 "` → 15; anything else (None, "", "soon", NaN, True) → None."""
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return math.ceil(value) if math.isfinite(value) else None
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            return int(text)
-        except ValueError:
-            try:
-                number = float(text)
-            except ValueError:
-                return None
-            return math.ceil(number) if math.isfinite(number) else None
-    return None
-
-
-def _as_text(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip()
-    return text or None
-
-
-def parse_task_result(data: Any) -> TaskResult:
-    if not isinstance(data, Mapping):
-        raise RemoteApiResponseError(f"result response has no `data` object (got {type(data).__name__})")
-    status = _as_int(data.get("status"))
-    if status is None:
-        raise RemoteApiResponseError(f"result response has no readable `status` (got {data.get('status')!r})")
-    if status not in STATUS_NAMES:
-        raise RemoteApiResponseError(f"result response has unknown status {status}")
-    return TaskResult(
-        status=status,
-        wait_time=_as_int(data.get("wait_time")),
-        voice_result=_as_text(data.get("voice_result")),
-        reason=_as_text(data.get("reason")),
-    )
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
@@ -224,7 +102,7 @@ class RemoteApiClient:
 
     def create_task(self, request: CreateTaskRequest) -> str:
         data = self._call("POST", CREATE_PATH, body=request.to_json())
-        task_id = _as_text(data.get("task_id")) if isinstance(data, Mapping) else None
+        task_id = as_text(data.get("task_id")) if isinstance(data, Mapping) else None
         if not task_id:
             raise RemoteApiResponseError("create response has no `data.task_id`")
         return task_id
@@ -283,8 +161,8 @@ class RemoteApiClient:
             payload = response.json()
         except ValueError:
             payload = None
-        code = _as_int(payload.get("code")) if isinstance(payload, Mapping) else None
-        msg = (_as_text(payload.get("msg")) or "") if isinstance(payload, Mapping) else ""
+        code = as_int(payload.get("code")) if isinstance(payload, Mapping) else None
+        msg = (as_text(payload.get("msg")) or "") if isinstance(payload, Mapping) else ""
         if status in (401, 403):
             raise RemoteApiAuthError(
                 f"{method} {path} was refused with HTTP {status}: check the API credentials",

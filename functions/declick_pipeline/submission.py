@@ -15,36 +15,27 @@ retry reuses the task instead of paying for a second one).
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
 import re
 import tempfile
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import soundfile
 from botocore.exceptions import ClientError
 
+from declick_contract.api import CLICK_LEN_RANGE, DETECTION_MULT_RANGE, OUTPUT_FORMATS, PRIORITY_RANGE
+from declick_contract.audio_format import ACCEPTED_FORMATS, SNIFF_BYTES, sniff_format
+from declick_contract.errors import RemoteApiAuthError, RemoteApiRejectedError
+from declick_contract.models import CreateTaskRequest, FileInfo
 from declick_pipeline import notifications, runtime
-from declick_pipeline.audio_format import ACCEPTED_FORMATS, SNIFF_BYTES, sniff_format
 from declick_pipeline.idempotency import run_once
 from declick_pipeline.observability import MetricUnit, logger, metrics, tracer
-from declick_pipeline.remote_api import (
-    CreateTaskRequest,
-    FileInfo,
-    RemoteApiAuthError,
-    RemoteApiRejectedError,
-)
+from declick_pipeline.pipeline_state import PipelineState, SourceObject, TaskParameters
 from declick_pipeline.s3_events import Upload
-from declick_pipeline.settings import (
-    CLICK_LEN_RANGE,
-    DETECTION_MULT_RANGE,
-    OUTPUT_FORMATS,
-    PRIORITY_RANGE,
-    Settings,
-)
+from declick_pipeline.settings import Settings
 
 CHUNK_BYTES = 1 << 20
 EXECUTION_NAME_MAX = 80
@@ -226,9 +217,9 @@ def _duration_seconds(path: str, fmt: str) -> int:
     return max(1, math.ceil(info.frames / info.samplerate))
 
 
-def _create_remote_task(key: dict[str, str], request: dict[str, Any]) -> dict[str, str]:
-    """Runs at most once per upload; the stored result is what a retry gets back."""
-    task_id = runtime.remote_api().create_task(CreateTaskRequest.model_validate(request))
+def _create_remote_task(key: dict[str, str], request: CreateTaskRequest) -> dict[str, str]:
+    """Runs at most once per upload (Powertools hashes only `key`); the stored result is what a retry gets back."""
+    task_id = runtime.remote_api().create_task(request)
     return {"task_id": task_id, "submitted_at": notifications.utc_now()}
 
 
@@ -244,10 +235,12 @@ def _presign(upload: Upload, expiry_seconds: int) -> str:
     return runtime.client("s3").generate_presigned_url("get_object", Params=params, ExpiresIn=expiry_seconds)
 
 
-def _start_execution(state_machine_arn: str, task_id: str, state: dict[str, Any]) -> None:
+def _start_execution(state_machine_arn: str, task_id: str, state: PipelineState) -> None:
     sfn = runtime.client("stepfunctions")
+    # Only what was set: `$.poll` and `$.error` must stay absent (the Choice states test presence).
+    execution_input = state.model_dump_json(exclude_unset=True)
     try:
-        sfn.start_execution(stateMachineArn=state_machine_arn, name=execution_name(task_id), input=json.dumps(state))
+        sfn.start_execution(stateMachineArn=state_machine_arn, name=execution_name(task_id), input=execution_input)
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
             logger.info("execution already exists; treating as started")
@@ -270,9 +263,8 @@ def _reject(upload: Upload, rejection: Rejection, known: dict[str, Any]) -> dict
     return {"outcome": "rejected", "code": rejection.code}
 
 
-def _submit(key: dict[str, str], upload: dict[str, Any], context: Any = None) -> dict[str, Any]:
+def _submit(key: dict[str, str], item: Upload, context: Any = None) -> dict[str, Any]:
     current = runtime.settings()
-    item = Upload(**upload)
     known: dict[str, Any] = {}
     try:
         check_size(item.size, current.max_input_bytes)
@@ -305,7 +297,7 @@ def _submit(key: dict[str, str], upload: dict[str, Any], context: Any = None) ->
                 _create_remote_task,
                 key_prefix="create_remote_task",
                 key=key,
-                request=request.model_dump(),
+                request=request,
                 lambda_context=context,
             )
         except RemoteApiAuthError:
@@ -317,22 +309,22 @@ def _submit(key: dict[str, str], upload: dict[str, Any], context: Any = None) ->
 
     task_id = created["task_id"]
     logger.append_keys(task_id=task_id)
-    state = {
-        "task_id": task_id,
-        "submitted_at": created["submitted_at"],
-        "uploaded_at": item.uploaded_at,
-        "input": {
-            "bucket": item.bucket,
-            "key": item.key,
-            "version_id": item.version_id,
-            "etag": item.etag,
-            "size": facts.size,
-            "md5": facts.md5,
-            "duration_s": facts.duration_s,
-            "format": facts.format,
-        },
-        "parameters": asdict(parameters),
-    }
+    state = PipelineState(
+        task_id=task_id,
+        submitted_at=created["submitted_at"],
+        uploaded_at=item.uploaded_at,
+        input=SourceObject(
+            bucket=item.bucket,
+            key=item.key,
+            version_id=item.version_id,
+            etag=item.etag,
+            size=facts.size,
+            md5=facts.md5,
+            duration_s=facts.duration_s,
+            format=facts.format,
+        ),
+        parameters=TaskParameters.model_validate(parameters, from_attributes=True),
+    )
     _start_execution(current.state_machine_arn, task_id, state)
     metrics.add_metric(name="Submitted", unit=MetricUnit.Count, value=1)
     logger.info("upload submitted", extra={"format": facts.format, "size": facts.size, "duration_s": facts.duration_s})
@@ -347,7 +339,7 @@ def submit_upload(upload: Upload, lambda_context: Any = None) -> dict[str, Any]:
         _submit,
         key_prefix="submit_upload",
         key=upload.identity(),
-        upload=asdict(upload),
+        item=upload,
         context=lambda_context,
         lambda_context=lambda_context,
     )

@@ -83,3 +83,25 @@ def test_a_requirement_without_a_wheel_fails_loudly_instead_of_falling_back_to_d
     requirements.write_text("nativeonly==1.0\n")
     with pytest.raises(RuntimeError, match="bundling the Lambda layer .* failed"):
         PipLayerBundling(requirements).try_bundle(str(tmp_path), image=None)
+
+
+def test_function_code_asset_ships_the_contract_package(synthesized):
+    """The handlers import declick_contract: the staged function asset must carry every module of it."""
+    import ast
+
+    staged = [p.parent.parent for p in synthesized.outdir.glob("asset.*/declick_pipeline/handlers")]
+    assert len(staged) == 1, f"expected one staged function asset, found {staged}"
+    asset = staged[0]
+    imported = set()
+    for source in (asset / "declick_pipeline").rglob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("declick_contract"):
+                imported.add(node.module)
+    assert "declick_contract.api" in imported
+    def shipped(module: str) -> bool:
+        path = asset / module.replace(".", "/")
+        return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+    missing = [m for m in sorted(imported) if not shipped(m)]
+    assert not missing, f"imported by the handlers but absent from the asset: {missing}"
+    assert not list(asset.rglob("tests")), "tests must not be shipped"

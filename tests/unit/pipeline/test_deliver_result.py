@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from declick_pipeline import runtime
-from declick_pipeline.delivery import (
+from declick_contract.errors import (
     ResultDownloadError,
     ResultDownloadRefusedError,
     ResultFormatError,
     ResultMissingError,
     ResultUrlRefusedError,
-    output_key,
 )
+from declick_pipeline import runtime
+from declick_pipeline.delivery import output_key
 from declick_pipeline.handlers import deliver_result
 
 from .conftest import INPUT_BUCKET, OUTPUT_BUCKET

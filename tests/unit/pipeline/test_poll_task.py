@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from declick.local.fake_vendor import MISSING, Reply
+from declick_contract.errors import RemoteApiRejectedError, RemoteApiResponseError, RemoteApiTransientError
 from declick_pipeline import runtime
 from declick_pipeline.handlers import poll_task as poll_handler
 from declick_pipeline.pipeline_state import PipelineState
 from declick_pipeline.polling import poll_task
-from declick_pipeline.remote_api import RemoteApiRejectedError, RemoteApiResponseError, RemoteApiTransientError
 
 
 def poll_once(state_dict, now=None):

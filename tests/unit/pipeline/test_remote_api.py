@@ -8,18 +8,14 @@ import socket
 import pytest
 
 from declick.local.fake_vendor import MISSING, Reply
-from declick_pipeline.remote_api import (
-    CreateTaskRequest,
-    Credentials,
-    FileInfo,
+from declick_contract.errors import (
     RemoteApiAuthError,
-    RemoteApiClient,
     RemoteApiRejectedError,
     RemoteApiResponseError,
     RemoteApiTransientError,
-    credentials_from_secret,
-    retry_after_seconds,
 )
+from declick_contract.models import CreateTaskRequest, FileInfo
+from declick_pipeline.remote_api import Credentials, RemoteApiClient, credentials_from_secret, retry_after_seconds
 
 REQUEST = CreateTaskRequest(
     file_link="https://bucket.s3.amazonaws.com/a.wav?X-Amz-Signature=abc",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from declick_pipeline.audio_format import sniff_format
+from declick_contract.audio_format import sniff_format
 from declick_pipeline.settings import SettingsError, load_settings
 
 

@@ -51,6 +51,8 @@ def test_wav_upload_creates_one_task_and_starts_the_execution(account, lambda_co
     (execution,) = account.executions()
     assert execution["name"] == "task-1"
     state = json.loads(execution["input"])
+    # The Choice states test `$.poll` / `$.error` for presence: the input must not carry them, not even as null.
+    assert set(state) == {"task_id", "submitted_at", "uploaded_at", "input", "parameters"}
     assert state["task_id"] == "task-1"
     assert state["uploaded_at"] == "2026-11-25T09:00:00.000Z"
     assert state["submitted_at"].endswith("Z")
@@ -290,10 +292,12 @@ def test_missing_setting_is_named(account, lambda_context, monkeypatch):
 
 
 def test_an_existing_execution_counts_as_started(account):
+    from declick_pipeline.pipeline_state import PipelineState
     from declick_pipeline.submission import _start_execution
 
-    _start_execution(account.state_machine_arn, "task-7", {"task_id": "task-7", "attempt": 1})
-    _start_execution(account.state_machine_arn, "task-7", {"task_id": "task-7", "attempt": 2})  # differs: AlreadyExists
+    _start_execution(account.state_machine_arn, "task-7", PipelineState(task_id="task-7", attempt=1))
+    # differs: AlreadyExists
+    _start_execution(account.state_machine_arn, "task-7", PipelineState(task_id="task-7", attempt=2))
     assert [e["name"] for e in account.executions()] == ["task-7"]
 
 

@@ -95,7 +95,8 @@ def test_kill_9_mid_download_then_restart_completes_every_task(tmp_path, files):
 
 
 def test_every_run_of_a_task_gets_its_own_scratch_files(tmp_path):
-    from declick.service.runner import Estimator, Runner
+    from declick.service.dispatch import Runner
+    from declick.service.estimator import Estimator
     from declick.service.settings import ServiceSettings
     from declick.service.store import TaskStore
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from declick.service.codes import Status
-from declick.service.runner import Estimator
+from declick.service.estimator import Estimator
 from declick.service.settings import ServiceSettings
 from declick.service.store import NewTask, TaskStore
+from declick_contract.api import Status
 
 
 def _task(store: TaskStore, task_id: str, priority: int = 5, seconds: float = 100, ext: str = "wav", now: float = 0):

@@ -15,15 +15,10 @@ from urllib.parse import urlsplit
 import pytest
 import soundfile as sf
 
-from declick_pipeline.remote_api import (
-    CreateTaskRequest,
-    Credentials,
-    FileInfo,
-    RemoteApiAuthError,
-    RemoteApiClient,
-    RemoteApiRejectedError,
-)
-from declick_pipeline.safe_download import DownloadPolicy, stream_download
+from declick_contract.errors import RemoteApiAuthError, RemoteApiRejectedError
+from declick_contract.models import CreateTaskRequest, FileInfo
+from declick_contract.safe_download import DownloadPolicy, stream_download
+from declick_pipeline.remote_api import Credentials, RemoteApiClient
 
 from .conftest import APPKEY, APPSECRET, make_audio
 

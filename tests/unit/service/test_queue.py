@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from declick.service.codes import Status
 from declick.service.store import NewTask, TaskStore
+from declick_contract.api import Status
 
 from .conftest import APPKEY, body_for, make_audio, result, submit, wait_for
 

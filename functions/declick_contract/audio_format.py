@@ -8,9 +8,11 @@ to give a better rejection message ("FLAC is not supported" beats "not audio").
 
 from __future__ import annotations
 
+from declick_contract.api import INPUT_FORMATS, MEDIA_TYPES
+
 SNIFF_BYTES = 64
 
-ACCEPTED_FORMATS = frozenset({"wav", "mp3"})
+ACCEPTED_FORMATS = frozenset(INPUT_FORMATS)
 
 _OTHER_SIGNATURES = (
     (b"fLaC", "flac"),
@@ -50,4 +52,4 @@ def sniff_format(header: bytes) -> str | None:
 
 
 def content_type(fmt: str) -> str:
-    return {"wav": "audio/wav", "mp3": "audio/mpeg"}.get(fmt, "application/octet-stream")
+    return MEDIA_TYPES.get(fmt, "application/octet-stream")

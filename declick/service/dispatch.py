@@ -13,9 +13,7 @@ the operator's close, which it is told about.
 
 from __future__ import annotations
 
-import heapq
 import logging
-import math
 import multiprocessing
 import os
 import queue
@@ -23,95 +21,23 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import wait as wait_for
 from pathlib import Path
 
-from declick.service.codes import Code, Status, reason_text
+from declick.service.codes import Code, reason_text
+from declick.service.estimator import Estimator
+from declick.service.results import PART_SUFFIX, expire_result, part_path, remove_partials
 from declick.service.settings import ServiceSettings
 from declick.service.store import Task, TaskStore
 from declick.service.worker import worker_main
+from declick_contract.api import Status
 
 log = logging.getLogger("declick.service")
 
-_RATE_KEY = "realtime_factor"
-_RATE_WEIGHT = 0.3  # weight of the newest measurement in the moving average
 # A worker that dies before it is ready (broken install, out of memory) is restarted with a
 # growing delay instead of in a tight loop.
 _MIN_RESPAWN_DELAY, _MAX_RESPAWN_DELAY = 0.5, 30.0
-
-
-class Estimator:
-    """Expected wall time of tasks, for `wait_time`.
-
-    A task costs a fixed overhead, its download at an assumed bandwidth and the engine's time,
-    which is proportional to the audio duration. The engine's real-time factor is learnt from
-    finished tasks, per output format (MP3 encoding costs more than the declicking itself), from
-    engine time only (so a slow `file_link` does not make the engine look slow), and persisted,
-    so a restarted service does not forget it. A running task's remaining time comes from the
-    progress its worker reports, once there is some.
-    """
-
-    def __init__(self, settings: ServiceSettings, store: TaskStore):
-        self.settings = settings
-        self.store = store
-        self.rates: dict[str, float] = {}
-        for fmt in ("mp3", "wav"):
-            stored = store.get_meta(f"{_RATE_KEY}:{fmt}")
-            self.rates[fmt] = float(stored) if stored else settings.initial_realtime_factor
-        # task id -> (fraction done, engine seconds so far, time.time() of the report); set by the runner
-        self.progress: Callable[[str], tuple[float, float, float] | None] = lambda task_id: None
-
-    def learn(self, output_ext: str, audio_seconds: float, engine_seconds: float) -> None:
-        if audio_seconds <= 0 or engine_seconds <= 0 or output_ext not in self.rates:
-            return
-        sample = engine_seconds / audio_seconds
-        self.rates[output_ext] = (1 - _RATE_WEIGHT) * self.rates[output_ext] + _RATE_WEIGHT * sample
-        self.store.set_meta(f"{_RATE_KEY}:{output_ext}", repr(self.rates[output_ext]))
-
-    def expected(self, task: Task) -> float:
-        duration = task.audio_seconds if task.audio_seconds else task.file_time
-        rate = self.rates.get(task.output_ext, self.settings.initial_realtime_factor)
-        return (
-            self.settings.task_overhead_seconds
-            + task.file_size / self.settings.download_bytes_per_second
-            + rate * max(duration, 0.0)
-        )
-
-    def remaining(self, task: Task, now: float) -> float:
-        report = self.progress(task.id)
-        if report is not None and report[0] >= 0.02:
-            fraction, engine_seconds, reported_at = report
-            left = engine_seconds * (1 - fraction) / fraction - max(0.0, now - reported_at)
-            return max(left, 0.5)
-        expected = self.expected(task)
-        elapsed = max(0.0, now - (task.started_at or now))
-        # Past its estimate we do not know how long it still needs: assume a quarter more.
-        return max(expected - elapsed, 0.25 * expected)
-
-    def seconds_until_done(self, task: Task, now: float | None = None) -> float:
-        """Seconds until `task` should be finished, given the queue ahead of it and the pool size."""
-        now = time.time() if now is None else now
-        if task.status == Status.IN_PROGRESS:
-            return self.remaining(task, now)
-        if task.status != Status.WAITING:
-            return 0.0
-        running = self.store.with_status(Status.IN_PROGRESS)
-        free_at = sorted(self.remaining(t, now) for t in running)[: self.settings.workers]
-        free_at += [0.0] * (self.settings.workers - len(free_at))
-        heapq.heapify(free_at)
-        for other in self.store.with_status(Status.WAITING):
-            if other.id == task.id:
-                break
-            heapq.heappush(free_at, heapq.heappop(free_at) + self.expected(other))
-        return heapq.heappop(free_at) + self.expected(task)
-
-    def wait_time(self, task: Task, now: float | None = None) -> int:
-        if task.status not in (Status.WAITING, Status.IN_PROGRESS):
-            return 0
-        seconds = math.ceil(self.seconds_until_done(task, now) - 1e-6)  # 10.000000000000002 is 10
-        return int(min(max(seconds, self.settings.min_wait_seconds), self.settings.max_wait_seconds))
 
 
 def _remove_leftovers(job: dict | None) -> None:
@@ -119,8 +45,7 @@ def _remove_leftovers(job: dict | None) -> None:
     if job is None:
         return
     Path(job["work_path"]).unlink(missing_ok=True)
-    Path(job["part_path"]).unlink(missing_ok=True)
-    Path(job["part_path"] + ".partial").unlink(missing_ok=True)
+    remove_partials(job["part_path"])
 
 
 def _is_alive(slot: _Slot) -> bool:
@@ -168,7 +93,7 @@ class Runner:
         self.results_dir.mkdir(parents=True, exist_ok=True)
         self.work_dir.mkdir(parents=True, exist_ok=True)
         # Downloads and half-written results of a previous run are useless: their tasks run again.
-        for leftover in [*self.work_dir.iterdir(), *self.results_dir.glob("*.part*")]:
+        for leftover in [*self.work_dir.iterdir(), *self.results_dir.glob(f"*{PART_SUFFIX}*")]:
             if leftover.is_file():
                 leftover.unlink(missing_ok=True)
         self._recover()
@@ -404,20 +329,12 @@ class Runner:
                 self._queue_timeout(task.id, only_from=Status.WAITING)
         for task in self.store.with_status(Status.COMPLETE):
             if task.expires_at is not None and task.expires_at <= now:
-                self.expire(task, now)
+                expire_result(self.store, task, now)
 
     def _queue_timeout(self, task_id: str, only_from: Status) -> None:
         reason = f"waited longer than {self.settings.max_queue_seconds:g} s in the queue"
         if self.store.finish(task_id, Status.TIMED_OUT, reason, only_from=[only_from]):
             log.warning("task timed out in the queue", extra={"task_id": task_id})
-
-    def expire(self, task: Task, now: float | None = None) -> None:
-        """A finished result past its lifetime: delete the file, the task becomes closed."""
-        if self.store.finish(task.id, Status.CLOSED, "result expired", only_from=[Status.COMPLETE], now=now):
-            if task.result_path:
-                Path(task.result_path).unlink(missing_ok=True)
-            self.store.clear_result(task.id)
-            log.info("result expired", extra={"task_id": task.id})
 
     def _dispatch(self) -> None:
         for slot in self._slots:
@@ -454,7 +371,7 @@ class Runner:
             "click_len": task.click_len,
             "output_ext": task.output_ext,
             "work_path": str(self.work_dir / f"{scratch}.in"),
-            "part_path": str(self.results_dir / f"{scratch}.{task.output_ext}.part"),
+            "part_path": str(part_path(self.results_dir, scratch, task.output_ext)),
             "result_path": str(self.results_dir / f"{task.id}.{task.output_ext}"),
             "max_bytes": self.settings.max_input_bytes,
             "download_timeout_seconds": self.settings.download_timeout_seconds,

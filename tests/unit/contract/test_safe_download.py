@@ -9,11 +9,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from declick_pipeline.safe_download import (
+from declick_contract.safe_download import (
     DownloadError,
     DownloadPolicy,
     DownloadTooLargeError,
     UnsafeUrlError,
+    check_link,
     check_url,
     parse_allowed_hosts,
     stream_download,
@@ -270,3 +271,27 @@ def test_the_time_limit_includes_time_spent_between_chunks(server):
 def _fetch_via(url, policy):
     with stream_download(url, policy, resolver=resolver_to("127.0.0.1")) as chunks:
         return b"".join(chunks)
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://10.0.0.1/a.wav",
+        "https://[::1]/a.wav",
+        "https://[::ffff:192.168.0.1]/a.wav",
+        "https://169.254.169.254/latest",
+        "http://example.com/a.wav",
+        "https://user:pw@example.com/a.wav",
+        "ftp://example.com/a.wav",
+    ],
+)
+def test_check_link_refuses_without_any_lookup(url):
+    """The service refuses these at task creation; `check_link` has no resolver to call at all."""
+    with pytest.raises(UnsafeUrlError):
+        check_link(url, STRICT)
+
+
+def test_check_link_lets_names_and_listed_hosts_through_for_the_download_to_recheck():
+    assert check_link("https://files.example.com/a.wav?x=1", STRICT).path == "/a.wav?x=1"
+    local = DownloadPolicy(max_bytes=1, timeout_seconds=1, allowed_hosts=parse_allowed_hosts("127.0.0.1:8080"))
+    assert check_link("http://127.0.0.1:8080/a.wav", local).exempt
+    with pytest.raises(UnsafeUrlError):
+        check_link("http://127.0.0.1:8081/a.wav", local)

@@ -67,6 +67,17 @@ class DownloadPolicy:
 
 
 @dataclass(frozen=True)
+class Link:
+    """A URL that passed every rule that needs no DNS answer."""
+
+    scheme: str
+    host: str
+    port: int
+    path: str
+    exempt: bool
+
+
+@dataclass(frozen=True)
 class Target:
     """A checked URL: where to connect (`address`) and what to call the host (SNI, Host header)."""
 
@@ -92,8 +103,12 @@ def is_public_address(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-def check_url(url: str, policy: DownloadPolicy, resolver: Resolver = socket.getaddrinfo) -> Target:
-    """Decide whether `url` may be fetched, resolving its host but never connecting to it."""
+def check_link(url: str, policy: DownloadPolicy) -> Link:
+    """The rules `check_url` applies before resolving: scheme, credentials, port, literal addresses.
+
+    A service can refuse a bad `file_link` with these when the task is created, with no network
+    access, and the download re-checks everything (with DNS) when it happens.
+    """
     parts = urlsplit(url)
     scheme = (parts.scheme or "").lower()
     if scheme not in ("http", "https"):
@@ -113,6 +128,20 @@ def check_url(url: str, policy: DownloadPolicy, resolver: Resolver = socket.geta
     exempt = policy.exempts(host, port)
     if not exempt and scheme != "https":
         raise UnsafeUrlError(f"refusing {scheme}:// URL for host {host!r}: only https is allowed")
+    if not exempt:
+        try:
+            literal = ipaddress.ip_address(host)
+        except ValueError:
+            literal = None
+        if literal is not None and not is_public_address(str(literal)):
+            raise UnsafeUrlError(f"refusing host {host!r}: it is a non-public address")
+    return Link(scheme=scheme, host=host, port=port, path=path, exempt=exempt)
+
+
+def check_url(url: str, policy: DownloadPolicy, resolver: Resolver = socket.getaddrinfo) -> Target:
+    """Decide whether `url` may be fetched, resolving its host but never connecting to it."""
+    link = check_link(url, policy)
+    scheme, host, port, path, exempt = link.scheme, link.host, link.port, link.path, link.exempt
     try:
         infos = resolver(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
