@@ -163,7 +163,12 @@ def test_queue_and_processing_limits(start_service, files):
     timed_out_running = wait_for(client, stuck, FINAL, timeout=20)
     assert timed_out_running["status"] == "6"
     assert "processing" in timed_out_running["reason"]
-    # the worker that was killed has been replaced
+    # The worker that was killed has been replaced. Submit only once the replacement is ready: the
+    # 1 s queue limit would otherwise time the task out while a loaded machine starts the process.
+    deadline = time.monotonic() + 60
+    while client.get("/health").json()["ready_workers"] < 1:
+        assert time.monotonic() < deadline, "the killed worker was never replaced"
+        time.sleep(0.05)
     after = submit(client, body_for(files.serve("limit-after.wav", data), data, "wav", seconds=1))
     assert wait_for(client, after, FINAL)["status"] == "3"
 
