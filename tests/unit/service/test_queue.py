@@ -151,8 +151,18 @@ def test_a_task_interrupted_by_a_crash_is_run_again(start_service, files, tmp_pa
     assert not any(path.exists() for path in stale)
 
 
+def _wait_until_a_worker_is_ready(client) -> None:
+    """With a 1 s queue limit, a task submitted while a loaded machine still starts the worker
+    process would time out in the queue: the limits under test are the ones after that."""
+    deadline = time.monotonic() + 60
+    while client.get("/health").json()["ready_workers"] < 1:
+        assert time.monotonic() < deadline, "no worker became ready"
+        time.sleep(0.05)
+
+
 def test_queue_and_processing_limits(start_service, files):
     _, client = start_service(workers=1, max_queue_seconds=1.0, max_processing_seconds=3.0)
+    _wait_until_a_worker_is_ready(client)
     data = make_audio("wav", seconds=1, seed=24)
     stuck = submit(client, body_for(files.serve("limit-stuck.wav", data, gated=True), data, "wav", seconds=1))
     wait_for(client, stuck, {"2"})
@@ -163,12 +173,9 @@ def test_queue_and_processing_limits(start_service, files):
     timed_out_running = wait_for(client, stuck, FINAL, timeout=20)
     assert timed_out_running["status"] == "6"
     assert "processing" in timed_out_running["reason"]
-    # The worker that was killed has been replaced. Submit only once the replacement is ready: the
-    # 1 s queue limit would otherwise time the task out while a loaded machine starts the process.
-    deadline = time.monotonic() + 60
-    while client.get("/health").json()["ready_workers"] < 1:
-        assert time.monotonic() < deadline, "the killed worker was never replaced"
-        time.sleep(0.05)
+    # The worker that was killed has been replaced (submitting before it is ready would let the
+    # 1 s queue limit time the task out while a loaded machine starts the process).
+    _wait_until_a_worker_is_ready(client)
     after = submit(client, body_for(files.serve("limit-after.wav", data), data, "wav", seconds=1))
     assert wait_for(client, after, FINAL)["status"] == "3"
 
