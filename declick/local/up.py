@@ -103,6 +103,8 @@ class StopSignals:
 
     def _handle(self, signum: int, frame: Any) -> None:
         if self.starting:
+            self.starting = False  # once only: a second signal must not break the clean-up it starts
+            self.requested.set()
             raise KeyboardInterrupt
         if self.requested.is_set():
             self.urgent.set()
@@ -161,6 +163,9 @@ def client_setup(endpoint_url: str, region: str, outputs: Mapping[str, Any]) -> 
             lines.append(f"  export {variable}={outputs[output]}")
     if "InputBucketName" in outputs:
         lines += ["then, e.g.:", "  aws s3 cp talk.wav s3://$DECLICK_INPUT_BUCKET/ --metadata detection-mult=7"]
+    lines.append(
+        'AWS CLI v1 ignores AWS_ENDPOINT_URL for `aws sqs` (aws/aws-cli#8737): add --endpoint-url "$AWS_ENDPOINT_URL".'
+    )
     return "\n".join(lines)
 
 
@@ -245,7 +250,7 @@ def _release_cdk_runtime() -> None:
 @contextlib.contextmanager
 def _handler_logs_to(path: Path) -> Iterator[None]:
     """The handlers print and log to stdout (as on Lambda); here that is the log file."""
-    with open(path, "a", encoding="utf-8") as log, contextlib.redirect_stdout(log):
+    with open(path, "w", encoding="utf-8") as log, contextlib.redirect_stdout(log):
         handler = logging.StreamHandler(log)
         logging.getLogger().addHandler(handler)
         logging.captureWarnings(True)
@@ -270,7 +275,10 @@ def run(args: argparse.Namespace) -> int:
     log_path: Path = args.log.resolve()
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with StopSignals() as signals, _handler_logs_to(log_path):
-        return _serve(args, appsecret, signals, stdout, log_path)
+        try:
+            return _serve(args, appsecret, signals, stdout, log_path)
+        except KeyboardInterrupt:  # a signal in the instant between "started" and "serving"
+            return 1
 
 
 def _serve(args: argparse.Namespace, appsecret: str | None, signals: StopSignals, stdout: TextIO, log: Path) -> int:
@@ -282,15 +290,22 @@ def _serve(args: argparse.Namespace, appsecret: str | None, signals: StopSignals
     port = args.port or free_port(HOST)
     pipeline = LocalPipeline(api_url=args.api_url, appkey=args.appkey, appsecret=appsecret, port=port)
     _say(f"starting the emulated AWS (moto) on {HOST}:{port} and deploying the synthesized stack...")
-    try:
-        pipeline.start()
-    except PortUnavailableError as exc:
-        _say(f"error: {exc}; choose another port with --port")
-        return 1
-    except KeyboardInterrupt:
-        _say("interrupted while starting; nothing is left running")
-        return 1
-    try:
+    try:  # from here on, whatever happens, pipeline.stop() (idempotent) runs
+        try:
+            pipeline.start()
+        except PortUnavailableError as exc:
+            _say(f"error: {exc}; choose another port with --port")
+            return 1
+        except KeyboardInterrupt:
+            _say("interrupted while starting")
+            return 1
+        except Exception:
+            if not signals.requested.is_set():
+                raise
+            # Ctrl-C also reaches the CDK's Node.js child, whose death fails the synthesis first.
+            _say("interrupted while starting")
+            return 1
+        signals.starting = False
         _release_cdk_runtime()
         aws = pipeline.emulator
         inbox_queue_url = aws.client("sqs").get_queue_url(QueueName=QUEUE_NAME)["QueueUrl"]
@@ -299,7 +314,6 @@ def _serve(args: argparse.Namespace, appsecret: str | None, signals: StopSignals
         _say("")
         _say(f"remote API: {where} at {pipeline.api_base_url}; handler log: {log}")
         _say(f"notifications are printed below as they are published. Ctrl-C to stop. Ready at {aws.endpoint_url}")
-        signals.starting = False
         printer = NotificationPrinter(pipeline, stdout, args.json)
         while not signals.requested.is_set():
             printer.flush(wait=0.5)
@@ -307,14 +321,15 @@ def _serve(args: argparse.Namespace, appsecret: str | None, signals: StopSignals
     finally:
         signals.starting = False
         pipeline.stop()
-        _say("stopped: the emulated AWS and the service are shut down")
+        _say("stopped: nothing is left running (the emulated AWS, its state and the service are gone)")
 
 
 def _drain(
     pipeline: Any, printer: NotificationPrinter, signals: StopSignals, inbox_queue_url: str, seconds: float
 ) -> int:
     work = in_flight(pipeline, inbox_queue_url)
-    if not work.empty():
+    waited = not work.empty()
+    if waited:
         _say(f"stopping: waiting up to {seconds:.0f} s for {work.summary()}; Ctrl-C again to stop now")
         deadline = time.monotonic() + seconds
         while not work.empty() and not signals.urgent.is_set() and time.monotonic() < deadline:
@@ -322,7 +337,7 @@ def _drain(
             work = in_flight(pipeline, inbox_queue_url)
     printer.flush()
     if work.empty():
-        _say("stopping: no upload in progress")
+        _say("stopping: every upload in progress got its notification" if waited else "stopping: no upload in progress")
         return 0
     _say(f"stopping with work left, these uploads get no notification: {work.summary()}")
     return 0
