@@ -11,10 +11,10 @@ published (a readable line, or the JSON document with `--json`); what a client n
 region, credentials, stack outputs, `export` lines) and the stop report go to stderr; the
 handlers' own logs go to a file.
 
-Stopping: the first signal stops waiting for new work and lets the uploads already in the
-pipeline finish (up to `--drain` seconds, printing their notifications); a second signal, or the
-end of that time, stops at once and lists what was left without a notification. State lives in
-memory (moto has no persistence), so nothing survives a stop.
+Stopping: the first signal lets the uploads already in the pipeline finish (up to `--drain`
+seconds, printing their notifications; the endpoint still answers meanwhile); a second signal, or
+the end of that time, stops at once and lists the uploads left without a notification. State
+lives in memory (moto has no persistence), so nothing survives a stop.
 """
 
 from __future__ import annotations

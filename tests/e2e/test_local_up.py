@@ -216,6 +216,7 @@ def test_aws_cli_multipart_upload_reaches_the_pipeline(up, exported, workdir):
     note = up.notification_for("long.wav")
     assert note["status"] == "SUCCEEDED", note
     assert note["input"]["size"] == source.stat().st_size
+    assert note["input"]["version_id"] == head["VersionId"]  # the emulator's S3 event completion applies
     assert note["output"]["key"] == "long.wav" and note["output"]["size"] == source.stat().st_size
 
 
