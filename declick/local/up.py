@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import gc
 import json
 import logging
 import os
@@ -279,6 +280,11 @@ def run(args: argparse.Namespace) -> int:
             return _serve(args, appsecret, signals, stdout, log_path)
         except KeyboardInterrupt:  # a signal in the instant between "started" and "serving"
             return 1
+        finally:
+            # Everything is stopped and the process exits next. Left to the collector, the
+            # emulator's and the CDK's object graphs kept the interpreter's shutdown busy for
+            # ~7 s after "stopped" (0.6 s frozen), long enough to look like a hang.
+            gc.freeze()
 
 
 def _serve(args: argparse.Namespace, appsecret: str | None, signals: StopSignals, stdout: TextIO, log: Path) -> int:
