@@ -15,6 +15,7 @@ _COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("clean",), "declick.engine.cli", "remove clicks from an audio file"),
     (("engine", "serve"), "declick.service.cli", "serve the click-removal API with our engine"),
     (("local", "run"), "declick.local.cli", "run the whole pipeline on an emulated AWS"),
+    (("local", "up"), "declick.local.up", "serve the pipeline on an emulated AWS for your own AWS clients"),
 ]
 
 

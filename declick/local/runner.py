@@ -103,7 +103,8 @@ class LocalPipeline:
     """Context manager: the deployed stack, ready for uploads.
 
     With `api_url` None, our own service is started and used; `service_overrides` tune it
-    (e.g. `workers`). `env` overrides handler settings on top of `LOCAL_ENV`.
+    (e.g. `workers`). `env` overrides handler settings on top of `LOCAL_ENV`. `port` is the emulated
+    AWS endpoint's port on 127.0.0.1 (default: a free one).
     """
 
     def __init__(
@@ -118,6 +119,7 @@ class LocalPipeline:
         service_overrides: Mapping[str, Any] | None = None,
         handler_packages: tuple[str, ...] = ("declick_pipeline",),
         workdir: Path | None = None,
+        port: int | None = None,
     ):
         self._template = template
         self._context = context
@@ -128,6 +130,7 @@ class LocalPipeline:
         self._service_overrides = dict(service_overrides or {})
         self._handler_packages = handler_packages
         self._workdir = workdir
+        self._port = port
         self._own_workdir: str | None = None
         self.service: Any = None
         self.aws: EmulatedAws | None = None
@@ -154,7 +157,7 @@ class LocalPipeline:
         if self._workdir is None:
             self._own_workdir = tempfile.mkdtemp(prefix="declick-local-")
             self._workdir = Path(self._own_workdir)
-        moto_port = free_port()
+        moto_port = self._port or free_port()
         api_url = self.api_url
         if api_url is None:
             self.service = self._start_service(allowed_hosts={f"127.0.0.1:{moto_port}"})

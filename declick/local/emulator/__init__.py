@@ -10,7 +10,7 @@ from declick.local.emulator.emulated_aws import EmulatedAws
 from declick.local.emulator.event_sources import Batch, EventSourceMapping
 from declick.local.emulator.inbox import Notification
 from declick.local.emulator.lambda_runtime import FunctionSpec, Invocation, LambdaRuntime
-from declick.local.emulator.moto_patches import UnsupportedMotoError
+from declick.local.emulator.moto_patches import PortUnavailableError, UnsupportedMotoError
 
 __all__ = [
     "Batch",
@@ -20,5 +20,6 @@ __all__ = [
     "Invocation",
     "LambdaRuntime",
     "Notification",
+    "PortUnavailableError",
     "UnsupportedMotoError",
 ]

@@ -102,6 +102,14 @@ class StackDeployer:
             return f"arn:{PARTITION}:{service}:{REGION}:{ACCOUNT_ID}:{logical_id}/{name}"
         raise TemplateError(f"Fn::GetAtt {logical_id}.{attr} is not emulated")
 
+    def ref(self, logical_id: str) -> Any:
+        """What `Ref` to a deployed resource gives (for resolving the template's `Outputs`)."""
+        return self._ref(logical_id)
+
+    def get_att(self, logical_id: str, attr: str) -> Any:
+        """What `Fn::GetAtt` on a deployed resource gives."""
+        return self._get_att(logical_id, attr)
+
     def deploy_resources(self) -> None:
         """Phase one: everything the functions' environment refers to, and the function specs."""
         resolve = Resolver(self.template, self._ref, self._get_att).resolve

@@ -25,7 +25,7 @@ from declick.local.emulator.event_sources import Batch, SqsPollers
 from declick.local.emulator.inbox import Notification, NotificationInbox
 from declick.local.emulator.lambda_runtime import FunctionSpec, LambdaRuntime
 from declick.local.emulator.sandbox import ProcessSandbox
-from declick.local.template import REGION, Template
+from declick.local.template import REGION, Resolver, Template
 
 LOG = logging.getLogger("declick.local")
 
@@ -64,6 +64,7 @@ class EmulatedAws:
         default_secret_value: str | None = None,
     ):
         self.template = Template.from_dict(template)
+        self._outputs: dict[str, Any] = dict(template.get("Outputs") or {})
         self.port = port
         self.endpoint_url = ""
         self.runtime = LambdaRuntime(())
@@ -133,15 +134,12 @@ class EmulatedAws:
         _ONE_AT_A_TIME.release()
 
     def _start_server(self) -> None:
-        from moto.server import ThreadedMotoServer
-
         moto_patches.check_moto()
         moto_patches.configure(self._sandbox)
         moto_patches.reset_moto()
         moto_patches.install(self._sandbox, lambda: self.runtime)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
-        self._server.start()
+        self._server = moto_patches.start_server("127.0.0.1", self.port)
         host, port = self._server.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"
         # moto's ASL interpreter calls services at http://localhost:$MOTO_PORT.
@@ -209,7 +207,17 @@ class EmulatedAws:
                 return mapping.queue_url
         raise KeyError(suffix)
 
+    def stack_outputs(self) -> dict[str, Any]:
+        """The template's `Outputs` resolved to what was deployed, as `cdk deploy` prints them."""
+        resolver = Resolver(self.template, self._stack.ref, self._stack.get_att)
+        return {name: resolver.resolve(spec.get("Value")) for name, spec in self._outputs.items()}
+
     # ------------------------------------------------------------------ observing
+
+    @property
+    def batches_in_flight(self) -> int:
+        """Event source mapping invocations running now."""
+        return self._pollers.batches_in_flight if self._pollers is not None else 0
 
     @property
     def notifications(self) -> list[Notification]:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import sys
+import threading
+import time
 
 import pytest
 
 from declick.local.emulator import EmulatedAws
+from declick.local.runner import free_port
 from tests.unit.local.toy_template import PACKAGE, toy_template
 
 
@@ -72,3 +76,54 @@ def test_environment_is_the_resolved_template_plus_overrides(aws):
     assert env["LOCAL_ONLY"] == "1" and os.environ["LOCAL_ONLY"] == "1"
     assert os.environ["AWS_ENDPOINT_URL"] == aws.endpoint_url
     assert "NotifHandler" not in aws.functions  # CDK helper functions are not ours
+
+
+class _Hook(http.server.BaseHTTPRequestHandler):
+    received: list[tuple[dict[str, str], dict]] = []
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.received.append((dict(self.headers), json.loads(body)))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_http_subscribers_get_sns_posts_off_the_publishers_path(aws):
+    """A subscriber that is down must not fail `Publish` (SNS delivers asynchronously); a live one
+    gets SNS's headers and the message attributes, and its filter policy applies."""
+    hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    sns = aws.client("sns")
+    topic = aws.arns["Topic"]
+    try:
+        down = sns.subscribe(TopicArn=topic, Protocol="http", Endpoint=f"http://127.0.0.1:{free_port()}/gone")
+        live = sns.subscribe(
+            TopicArn=topic,
+            Protocol="http",
+            Endpoint=f"http://127.0.0.1:{hook.server_address[1]}/hook",
+            Attributes={"FilterPolicy": json.dumps({"status": ["FAILED"]})},
+        )
+        for status in ("SUCCEEDED", "FAILED"):
+            sns.publish(
+                TopicArn=topic,
+                Message=json.dumps({"status": status, "input": {"key": "http-only"}}),
+                MessageAttributes={"status": {"DataType": "String", "StringValue": status}},
+            )
+        deadline = time.monotonic() + 10
+        while not _Hook.received and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # a filtered-out delivery would have arrived by now
+        ((headers, body),) = _Hook.received
+        assert headers["x-amz-sns-message-type"] == "Notification"
+        assert headers["x-amz-sns-subscription-arn"] == live["SubscriptionArn"]
+        assert headers["x-amz-sns-topic-arn"] == topic == body["TopicArn"]
+        assert json.loads(body["Message"])["status"] == "FAILED"
+        assert body["MessageAttributes"] == {"status": {"Type": "String", "Value": "FAILED"}}
+    finally:
+        for subscription in (down, live):
+            sns.unsubscribe(SubscriptionArn=subscription["SubscriptionArn"])
+        hook.shutdown()
+        hook.server_close()

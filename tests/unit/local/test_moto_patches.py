@@ -87,3 +87,17 @@ def test_the_s3_event_gains_version_and_sequencer_from_moto_s3_objects():
     unversioned = FakeKey("b.wav", b"x", "123456789012", "us-east-1")
     event = _complete_s3_event(notifications._get_s3_event)("ObjectCreated:Put", bucket, unversioned, "n1")
     assert "versionId" not in event["Records"][0]["s3"]["object"]
+
+
+def test_a_port_that_cannot_be_bound_is_an_error_not_a_hang():
+    import socket
+
+    from declick.local.emulator import PortUnavailableError
+    from declick.local.emulator.moto_patches import start_server
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        with pytest.raises(PortUnavailableError, match=rf"127\.0\.0\.1:{port}"):
+            start_server("127.0.0.1", port)
