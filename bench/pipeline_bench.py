@@ -122,7 +122,7 @@ def one_run(pipeline: Any, source: Path, key: str) -> dict[str, Any]:
     aws = pipeline.emulator
     data = source.read_bytes()
     invocations_before = len(aws.runtime.invocations)
-    with SdkCalls(exclude=list(aws._clients.values())) as sdk:
+    with SdkCalls(exclude=aws.own_clients()) as sdk:
         t0 = time.monotonic()
         upload = pipeline.upload(key, data)
         assert pipeline.wait_for([upload], timeout=900), "no notification"
@@ -183,8 +183,8 @@ def run_child(spec: Any, event: dict[str, Any]) -> dict[str, Any]:
 
 
 def memory_runs(template: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    from declick.local.fake_vendor import FakeVendor, Reply
     from declick.local.runner import LocalPipeline
-    from tests.support.fake_vendor import FakeVendor, Reply
 
     seconds = (LIMIT_BYTES - 44) / (44_100 * 2 * 2)
     source = workdir / "fifty.wav"

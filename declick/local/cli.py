@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TextIO
 
 DEFAULT_TIMEOUT_SECONDS = 900.0
 
@@ -50,6 +52,37 @@ def _parse_meta(items: list[str]) -> dict[str, str]:
 
 def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+class WaitDisplay:
+    """Progress while uploads are processed: a bar when stderr is a terminal; elsewhere (a log,
+    CI, a demo piped to a file) a plain line every `LINE_EVERY_SECONDS`, so that captured
+    output never holds half-drawn bars."""
+
+    LINE_EVERY_SECONDS = 30.0
+
+    def __init__(self, total: int, stream: TextIO):
+        self._total = total
+        self._stream = stream
+        self._last_line = 0.0
+        self._bar: Any = None
+        if stream.isatty():
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, unit="upload", desc="notified", file=stream, leave=False)
+
+    def update(self, done: int, elapsed: float, detail: Callable[[], str]) -> None:
+        if self._bar is not None:
+            self._bar.n = done
+            self._bar.set_postfix_str(detail())  # refreshes the bar
+        elif elapsed - self._last_line >= self.LINE_EVERY_SECONDS:
+            self._last_line = elapsed
+            line = f"waiting: {done}/{self._total} upload(s) notified, {detail()}, {elapsed:.0f} s"
+            print(line, file=self._stream, flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -97,18 +130,21 @@ def run(args: argparse.Namespace) -> int:
                             stdout.write(json.dumps(note.message, ensure_ascii=False) + "\n")
                             stdout.flush()
 
+                display = WaitDisplay(len(uploads), sys.stderr)
+                poll_fn = pipeline.emulator.function_by_handler("poll_task").name
+
+                def detail() -> str:
+                    polls = pipeline.emulator.runtime.counts().get(poll_fn, 0)
+                    return f"{pipeline.emulator.running_executions()} task(s) in progress, {polls} poll(s)"
+
                 def progress(done: int, total: int, elapsed: float) -> None:
                     flush_notifications()
-                    polls = pipeline.emulator.runtime.counts().get(
-                        pipeline.emulator.function_by_handler("poll_task").name, 0
-                    )
-                    _say(
-                        f"waiting: {done}/{total} upload(s) notified, "
-                        f"{pipeline.emulator.running_executions()} task(s) in progress, "
-                        f"{polls} poll(s), {elapsed:.0f} s"
-                    )
+                    display.update(done, elapsed, detail)
 
-                finished = pipeline.wait_for(uploads, timeout=args.timeout, progress=progress)
+                try:
+                    finished = pipeline.wait_for(uploads, timeout=args.timeout, progress=progress, progress_every=0.5)
+                finally:
+                    display.close()
                 flush_notifications()
                 if not finished:
                     _say(f"error: not every upload was notified within {args.timeout:.0f} s")

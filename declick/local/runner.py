@@ -298,16 +298,3 @@ class LocalPipeline:
         """Messages currently in the dead-letter queue(s)."""
         aws = self.emulator
         return sum(aws.queue_depth(aws.queue_urls[lid]) for lid in aws.dead_letter_queues)
-
-    def stats(self) -> dict[str, Any]:
-        """Lambda invocations per function, state transitions per execution."""
-        aws = self.emulator
-        transitions = {}
-        for execution in aws.executions():
-            events = aws.execution_history(execution["executionArn"])
-            transitions[execution["name"]] = sum(1 for e in events if e["type"].endswith("StateEntered"))
-        by_handler = {}
-        counts = aws.runtime.counts()
-        for spec in aws.functions.values():
-            by_handler[spec.handler.rsplit(".", 2)[-2]] = counts.get(spec.name, 0)
-        return {"invocations": by_handler, "transitions": transitions}

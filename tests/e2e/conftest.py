@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
+from declick.local.fake_vendor import FakeVendor
 from declick.local.runner import LocalPipeline, synthesized_template
 from tests.e2e.helpers import assert_every_upload_notified_once
-from tests.support.fake_vendor import FakeVendor
 
 
 @pytest.fixture(scope="session")

@@ -40,7 +40,7 @@ def test_local_run_exits_non_zero_when_an_upload_does_not_succeed(template, tmp_
 
 
 def test_local_run_against_another_api_endpoint(template, tmp_path, capsys, monkeypatch):
-    from tests.support.fake_vendor import FakeVendor, Reply
+    from declick.local.fake_vendor import FakeVendor, Reply
 
     source = tmp_path / "call.wav"
     source.write_bytes(audio.wav(seed=13))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from declick.local.fake_vendor import Reply
 from tests.e2e import audio
 from tests.e2e.helpers import assert_notification_shape, settle
-from tests.support.fake_vendor import Reply
 
 # No client-side retries: each SQS receive makes exactly one attempt, so the redrive plays out fast.
 PIPELINE_ENV = {"API_MAX_RETRIES": "0"}

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import time
 
+from declick.local.fake_vendor import Reply
 from tests.e2e import audio
 from tests.e2e.helpers import assert_notification_shape, settle
-from tests.support.fake_vendor import Reply
 
 
 def _event_bodies(pipeline, key_fragment: str) -> list[str]:

@@ -10,11 +10,11 @@ import json
 
 import pytest
 
+from declick.local.fake_vendor import MISSING, Reply
 from declick.local.runner import LocalPipeline
 from tests.e2e import audio
 from tests.e2e.helpers import assert_every_upload_notified_once, assert_notification_shape, settle
 from tests.e2e.truncating_server import TruncatingServer
-from tests.support.fake_vendor import MISSING, Reply
 
 MAX_POLLS = 4
 

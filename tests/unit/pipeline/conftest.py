@@ -20,8 +20,8 @@ import pytest
 import soundfile
 from moto import mock_aws
 
+from declick.local.fake_vendor import FakeVendor
 from declick_pipeline import runtime
-from tests.support.fake_vendor import FakeVendor
 
 REGION = "us-east-1"
 INPUT_BUCKET = "declick-input"

@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from declick.local.fake_vendor import MISSING, Reply
 from declick_contract.errors import RemoteApiRejectedError, RemoteApiResponseError, RemoteApiTransientError
 from declick_pipeline import runtime
 from declick_pipeline.handlers import poll_task as poll_handler
 from declick_pipeline.pipeline_state import PipelineState
 from declick_pipeline.polling import poll_task
-from tests.support.fake_vendor import MISSING, Reply
 
 
 def poll_once(state_dict, now=None):

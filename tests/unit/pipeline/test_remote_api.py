@@ -7,6 +7,7 @@ import socket
 
 import pytest
 
+from declick.local.fake_vendor import MISSING, Reply
 from declick_contract.errors import (
     RemoteApiAuthError,
     RemoteApiRejectedError,
@@ -15,7 +16,6 @@ from declick_contract.errors import (
 )
 from declick_contract.models import CreateTaskRequest, FileInfo
 from declick_pipeline.remote_api import Credentials, RemoteApiClient, credentials_from_secret, retry_after_seconds
-from tests.support.fake_vendor import MISSING, Reply
 
 REQUEST = CreateTaskRequest(
     file_link="https://bucket.s3.amazonaws.com/a.wav?X-Amz-Signature=abc",

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
+from declick.local.fake_vendor import Reply
 from declick_pipeline.handlers import submit_task
-from tests.support.fake_vendor import Reply
 
 from .conftest import INPUT_BUCKET
 

@@ -1,5 +1,10 @@
 """A scriptable stand-in for the vendor's click-removal API, on a real loopback HTTP server.
 
+Our own service (`declick engine serve`) answers like a well-behaved vendor; this one answers
+exactly what it is told, so the pipeline's handling of the vendor's bad days (503s, malformed
+replies, failed or vanished tasks, a 50 MB result) can be rehearsed on one machine with
+`LocalPipeline(api_url=vendor.url, ...)`: the test suites and `bench/pipeline_bench.py` do.
+
     with FakeVendor() as vendor:                       # appkey "test-key", appsecret "test-secret"
         vendor.script_create(Reply.http(503, retry_after="1"), Reply.created("task-1"))
         vendor.script_task("task-1", Reply.result(2, wait_time="7"),
