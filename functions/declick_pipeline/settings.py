@@ -35,6 +35,7 @@ class SettingsError(ValueError):
 class Settings:
     api_base_url: str | None
     api_secret_arn: str | None
+    signing_secret_arn: str | None
     api_connect_timeout_seconds: float
     api_read_timeout_seconds: float
     api_max_retries: int
@@ -103,6 +104,7 @@ def _hosts(raw: str) -> frozenset[str]:
 _SPEC: dict[str, tuple[Callable[[str], Any], str | None]] = {
     "api_base_url": (_text, None),
     "api_secret_arn": (_text, None),
+    "signing_secret_arn": (_text, None),
     "api_connect_timeout_seconds": (_number(0.1, 60), "3.05"),
     "api_read_timeout_seconds": (_number(0.1, 300), "20"),
     "api_max_retries": (_number(0, 10, integer=True), "4"),
