@@ -111,6 +111,11 @@ class Monitoring(Construct):
         def search(expression: str, label: str) -> cloudwatch.MathExpression:
             return cloudwatch.MathExpression(expression=expression, label=label, period=PERIOD, using_metrics={})
 
+        def notifications_search(condition: str) -> str:
+            return (
+                f"SEARCH('{{{NAMESPACE},service,status,reason}} MetricName=\"Notifications\" {condition}', 'Sum', 300)"
+            )
+
         region = Stack.of(self).region
         machine = pipeline.state_machine
         functions = pipeline.functions
@@ -140,24 +145,18 @@ class Monitoring(Construct):
             ),
             cloudwatch.GraphWidget(
                 title="Outcomes by status",
+                # The metric has the dimensions (service, status, reason); a search matches exact
+                # dimension sets, so each status is the sum of its reasons.
                 left=[
-                    search(
-                        f"SEARCH('{{{NAMESPACE},service,status}} MetricName=\"Notifications\"', 'Sum', 300)",
-                        "status",
-                    )
+                    search("SUM(" + notifications_search('status="' + status + '"') + ")", status)
+                    for status in ("SUCCEEDED", "FAILED", "REJECTED")
                 ],
                 width=width,
                 region=region,
             ),
             cloudwatch.GraphWidget(
                 title="Outcomes by reason (FAILED, REJECTED)",
-                left=[
-                    search(
-                        f'SEARCH(\'{{{NAMESPACE},service,status,reason}} MetricName="Notifications" '
-                        "NOT reason=\"OK\"', 'Sum', 300)",
-                        "reason",
-                    )
-                ],
+                left=[search(notifications_search('(status="FAILED" OR status="REJECTED")'), "")],
                 width=width,
                 region=region,
             ),

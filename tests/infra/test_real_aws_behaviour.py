@@ -270,3 +270,17 @@ def test_dashboard_shows_uploads_outcomes_vendor_queues_and_executions(template)
         assert metric in text, metric
     for metric in ("ExecutionsStarted", "ExecutionsFailed", "ApproximateNumberOfMessagesVisible"):
         assert metric in text, metric
+    # Notifications carries (service, status, reason): each status line sums that status's reasons.
+    expressions = {
+        item.get("label"): item["expression"]
+        for widget in body["widgets"]
+        for line in widget["properties"].get("metrics", [])
+        for item in line
+        if isinstance(item, dict) and "expression" in item
+    }
+    schema = "{Declick,service,status,reason}"
+    for status in ("SUCCEEDED", "FAILED", "REJECTED"):
+        assert (
+            expressions[status]
+            == f"SUM(SEARCH('{schema} MetricName=\"Notifications\" status=\"{status}\"', 'Sum', 300))"
+        )
