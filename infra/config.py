@@ -113,10 +113,11 @@ class StackConfig(BaseModel):
 
     # Submit throughput: SQS batch and the most concurrent submit invocations (vendor rate guard)
     submit_batch_size: int = Field(5, ge=1, le=10)
-    submit_max_concurrency: int = Field(5, ge=2, le=1000)
+    submit_max_concurrency: int = Field(10, ge=2, le=1000)
     # Most requests in flight to the vendor at once: submit_task's ESM maximum concurrency
-    # (submitMaxConcurrency) plus poll_task's reserved concurrency (the rest).
-    vendor_max_concurrency: int = Field(20, ge=4, le=1000)
+    # (submitMaxConcurrency) plus poll_task's reserved concurrency (the rest). The defaults carry
+    # 10,000 uploads/hour (docs/operations.md, "Scale model").
+    vendor_max_concurrency: int = Field(40, ge=4, le=1000)
     # Reserved concurrency of the functions that end an upload: they must run even when the
     # account's concurrency is used up elsewhere, and they must not use it all up themselves.
     deliver_reserved_concurrency: int = Field(50, ge=1, le=1000)

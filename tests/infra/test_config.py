@@ -23,9 +23,9 @@ def test_cdk_json_context_gives_the_documented_defaults():
     assert config.presign_expiry_seconds == 43_200
     assert (config.stage, config.stack_name) == ("dev", "Declick-dev")
     assert (config.vendor_max_concurrency, config.submit_max_concurrency, config.poll_reserved_concurrency) == (
-        20,
-        5,
-        15,
+        40,
+        10,
+        30,
     )
     # cdk.json repeats the model defaults; a drift between the two would be confusing.
     assert config == StackConfig(api_base_url="https://api.vendor.example")

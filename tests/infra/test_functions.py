@@ -142,7 +142,7 @@ def test_sqs_event_sources(template, functions):
     assert placeholder(submit["EventSourceArn"]) == f"{ARN_PREFIX}{queue}.Arn"
     assert submit["BatchSize"] == 5
     assert submit["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert submit["ScalingConfig"] == {"MaximumConcurrency": 5}
+    assert submit["ScalingConfig"] == {"MaximumConcurrency": 10}
     dead = mappings[f"{ARN_PREFIX}{functions['report_dead_letter'][0]}"]
     dlq = logical_id_with_prefix(template, "AWS::SQS::Queue", "StorageSubmitDeadLetterQueue")
     assert placeholder(dead["EventSourceArn"]) == f"{ARN_PREFIX}{dlq}.Arn"

@@ -145,7 +145,7 @@ BASE = {**default_context()}
         ),
         # The pinned input version must exist for the queue's retention plus the link lifetime.
         ({"declick:inputExpirationDays": 1, "declick:noncurrentVersionExpirationDays": 1}, "keep an upload for less"),
-        ({"declick:vendorMaxConcurrency": 6}, "must exceed declick:submitMaxConcurrency=5 by at least 2"),
+        ({"declick:vendorMaxConcurrency": 11}, "must exceed declick:submitMaxConcurrency=10 by at least 2"),
         ({"declick:stage": "prod", "declick:retainData": False}, "refused on stage prod"),
         ({"declick:stage": "Prod"}, "short lower-case name"),
     ],
@@ -189,21 +189,21 @@ def test_vendor_concurrency_comes_from_context():
     template = synth_template(
         {
             "declick:stage": "prod",
-            "declick:vendorMaxConcurrency": 40,
-            "declick:submitMaxConcurrency": 10,
+            "declick:vendorMaxConcurrency": 24,
+            "declick:submitMaxConcurrency": 4,
             "declick:deliverReservedConcurrency": 80,
             "declick:reportReservedConcurrency": 20,
         }
     )
     functions = functions_by_handler(template)
     reserved = {name: res["Properties"].get("ReservedConcurrentExecutions") for name, (_, res) in functions.items()}
-    assert (reserved["poll_task"], reserved["deliver_result"], reserved["report_failure"]) == (30, 80, 20)
+    assert (reserved["poll_task"], reserved["deliver_result"], reserved["report_failure"]) == (20, 80, 20)
     (submit_mapping,) = [
         res["Properties"]
         for res in resources(template, "AWS::Lambda::EventSourceMapping").values()
         if res["Properties"]["FunctionName"] == {"Ref": functions["submit_task"][0]}
     ]
-    assert submit_mapping["ScalingConfig"] == {"MaximumConcurrency": 10}
+    assert submit_mapping["ScalingConfig"] == {"MaximumConcurrency": 4}
     # ...and the stage names everything (8. stages).
     assert {res["Properties"]["FunctionName"] for _, res in functions.values()} == {
         "Declick-prod-submit-task",
