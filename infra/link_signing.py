@@ -12,7 +12,8 @@ IAM user that exists for nothing else:
   (``s3:signatureAge``): a leaked key cannot list, write, or mint longer links;
 * the key is stored in Secrets Manager (never in the template or the environment; CloudFormation
   passes it from ``AWS::IAM::AccessKey`` to the secret) and read by submit_task only;
-* it is replaced by deploying with ``declick:signingKeySerial`` + 1 (docs/operations.md).
+* it is replaced by deploying with ``declick:signingKeySerial`` + 1 (docs/operations.md); rotate
+  at least every 90 days (Security Hub IAM.3).
 """
 
 from __future__ import annotations
@@ -30,8 +31,11 @@ from infra.nag import acknowledge
 class LinkSigner(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, config: StackConfig, input_bucket: s3.IBucket) -> None:
         super().__init__(scope, construct_id)
-        self.user = iam.User(self, "User")
-        self.user.add_to_policy(
+        # The permission sits on a group, not on the user (CIS / Security Hub IAM.2: no policies
+        # attached to users directly).
+        self.group = iam.Group(self, "Group")
+        self.user = iam.User(self, "User", groups=[self.group])
+        self.group.add_to_policy(
             iam.PolicyStatement(
                 sid="ReadUploadsThroughPresignedUrlsOnly",
                 actions=["s3:GetObject", "s3:GetObjectVersion"],
@@ -63,7 +67,7 @@ class LinkSigner(Construct):
         )
         stack = Stack.of(self)
         acknowledge(
-            self.user,
+            self.group,
             "AwsSolutions-IAM5",
             "Uploads may have any key; the user may only read input objects, only through presigned URLs no "
             "older than the link lifetime (s3:authType, s3:signatureAge).",

@@ -87,11 +87,15 @@ def test_the_topic_key_lets_cloudwatch_encrypt_for_the_ops_topic(template):
 
 def test_links_are_signed_by_a_user_that_can_only_read_uploads_through_fresh_presigned_urls(template, synthesized):
     user = logical_id_with_prefix(template, "AWS::IAM::User", "PipelineLinkSignerUser")
+    group = logical_id_with_prefix(template, "AWS::IAM::Group", "PipelineLinkSignerGroup")
     input_bucket = logical_id_with_prefix(template, "AWS::S3::Bucket", "StorageInputBucket")
+    assert template["Resources"][user]["Properties"]["Groups"] == [{"Ref": group}]
+    # Nothing is attached to the user itself; its one permission comes from its group.
+    assert not [res for res in resources(template, "AWS::IAM::Policy").values() if res["Properties"].get("Users")]
     policies = [
         placeholder(res["Properties"]["PolicyDocument"]["Statement"])
         for res in resources(template, "AWS::IAM::Policy").values()
-        if {"Ref": user} in res["Properties"].get("Users", [])
+        if {"Ref": group} in res["Properties"].get("Groups", [])
     ]
     (statements,) = policies
     (statement,) = statements
