@@ -52,6 +52,13 @@ LOG_RETENTION_DAYS = (
     3653,
 )
 
+# S3 keeps a message this long in the submit queue (infra/storage.py); the input object must outlive it.
+SUBMIT_QUEUE_RETENTION_DAYS = 4
+# The report_dead_letter event source mapping polls with at most this many concurrent invocations
+# (2 is the smallest maximum concurrency SQS mappings accept); its reserved concurrency matches it.
+DEAD_LETTER_CONCURRENCY = 2
+
+_STAGE = re.compile(r"^[a-z][a-z0-9]{0,9}$")
 _SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -75,19 +82,32 @@ class StackConfig(PipelineKnobs):
 
     model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=_key, populate_by_name=True)
 
+    # Deployment stage: stack name ``Declick-<stage>``, resource names, ``Stage`` tag.
+    stage: str = "dev"
+
     # Remote API
     api_base_url: str
     api_secret_arn: str | None = None
 
     # Limits
     max_input_bytes: int = Field(api.MAX_INPUT_BYTES, ge=1, le=524_288_000)
+    # Bump to replace the file_link signing key (docs/operations.md, "Signing key").
+    signing_key_serial: int = Field(1, ge=1)
     max_processing_seconds: int = Field(43_200, ge=60)
     download_max_bytes: int = Field(209_715_200, ge=1, le=2_147_483_648)
     download_timeout_seconds: int = Field(120, ge=1, le=600)
 
     # Submit throughput: SQS batch and the most concurrent submit invocations (vendor rate guard)
     submit_batch_size: int = Field(5, ge=1, le=10)
-    submit_max_concurrency: int = Field(5, ge=2, le=1000)
+    submit_max_concurrency: int = Field(10, ge=2, le=1000)
+    # Most requests in flight to the vendor at once: submit_task's ESM maximum concurrency
+    # (submitMaxConcurrency) plus poll_task's reserved concurrency (the rest). The defaults carry
+    # 10,000 uploads/hour (docs/operations.md, "Scale model").
+    vendor_max_concurrency: int = Field(40, ge=4, le=1000)
+    # Reserved concurrency of the functions that end an upload: they must run even when the
+    # account's concurrency is used up elsewhere, and they must not use it all up themselves.
+    deliver_reserved_concurrency: int = Field(50, ge=1, le=1000)
+    report_reserved_concurrency: int = Field(10, ge=1, le=1000)
     submit_max_receive_count: int = Field(5, ge=1, le=100)
 
     # Retention and lifecycle
@@ -107,6 +127,13 @@ class StackConfig(PipelineKnobs):
     # Subscriptions
     notification_emails: tuple[str, ...] = ()
     ops_emails: tuple[str, ...] = ()
+
+    @field_validator("stage")
+    @classmethod
+    def _stage(cls, value: str) -> str:
+        if not _STAGE.match(value):
+            raise ValueError(f"{value!r} must be a short lower-case name such as dev or prod ([a-z][a-z0-9]{{0,9}})")
+        return value
 
     @field_validator("api_base_url")
     @classmethod
@@ -169,9 +196,51 @@ class StackConfig(PipelineKnobs):
                 f"{_key('max_processing_seconds')} + {_key('wait_max_seconds')} + 1800 = {needed}, so that the "
                 "pipeline gives up and notifies before Step Functions times the execution out"
             )
+        if self.vendor_max_concurrency - self.submit_max_concurrency < 2:
+            raise ConfigError(
+                f"{_key('vendor_max_concurrency')}={self.vendor_max_concurrency} must exceed "
+                f"{_key('submit_max_concurrency')}={self.submit_max_concurrency} by at least 2: submit_task may "
+                "run that many calls to the vendor at once and poll_task gets the rest"
+            )
+        # The vendor downloads file_link when it starts the task, which may be any time until the
+        # pipeline gives up on it: a link that dies first fails the task on the vendor's side.
+        if self.presign_expiry_seconds < self.max_processing_seconds:
+            raise ConfigError(
+                f"{_key('presign_expiry_seconds')}={self.presign_expiry_seconds} must be at least "
+                f"{_key('max_processing_seconds')}={self.max_processing_seconds}: the vendor may start the task "
+                "(and download the file) at any time until the pipeline gives up on it"
+            )
+        # An upload may wait in the submit queue for its whole retention, then its link must work
+        # for presign_expiry_seconds: the pinned input version must still exist until then (after
+        # the expiration it is a noncurrent version for noncurrent_version_expiration_days more).
+        kept = (self.input_expiration_days + self.noncurrent_version_expiration_days) * 86_400
+        needed_input = SUBMIT_QUEUE_RETENTION_DAYS * 86_400 + self.presign_expiry_seconds
+        if kept < needed_input:
+            raise ConfigError(
+                f"{_key('input_expiration_days')} + {_key('noncurrent_version_expiration_days')} = "
+                f"{kept // 86_400} days keep an upload for less than the submit queue's "
+                f"{SUBMIT_QUEUE_RETENTION_DAYS}-day retention plus {_key('presign_expiry_seconds')}: "
+                "the vendor could find the file gone"
+            )
+        if self.stage == "prod" and not self.retain_data:
+            raise ConfigError(
+                f"{_key('retain_data')}=false is refused on stage prod (cdk destroy would delete uploads)"
+            )
         return self
 
     # ------------------------------------------------------------------ derived values
+
+    @property
+    def stack_name(self) -> str:
+        return f"Declick-{self.stage}"
+
+    def resource_name(self, suffix: str) -> str:
+        """Physical name of a stage's resource, e.g. ``Declick-prod-submit-task``."""
+        return f"{self.stack_name}-{suffix}"
+
+    @property
+    def poll_reserved_concurrency(self) -> int:
+        return self.vendor_max_concurrency - self.submit_max_concurrency
 
     @property
     def lambda_environment(self) -> dict[str, str]:

@@ -18,7 +18,8 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from infra.bundling import dependencies_layer_code, function_code
-from infra.config import LOG_RETENTION_DAYS, StackConfig
+from infra.config import DEAD_LETTER_CONCURRENCY, LOG_RETENTION_DAYS, StackConfig
+from infra.link_signing import LinkSigner
 from infra.nag import acknowledge
 from infra.notifications import Notifications
 from infra.storage import Storage
@@ -27,6 +28,7 @@ from infra.workflow import build_state_machine
 FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
 HANDLER_PACKAGE = "declick_pipeline.handlers"
 MIB = 1024 * 1024
+
 
 def retention_days(days: int) -> logs.RetentionDays:
     """The RetentionDays member for a number of days (the enum lists them in ascending order)."""
@@ -108,9 +110,18 @@ class Pipeline(Construct):
             "IDEMPOTENCY_TABLE": storage.idempotency_table.table_name,
         }
 
+        # Reserved concurrency: poll_task's is its share of the vendor's concurrency (the other
+        # share is submit_task's event source maximum concurrency); the functions that end an
+        # upload get theirs so that a busy account cannot throttle a notification away.
+        self.reserved_concurrency = {
+            "poll_task": config.poll_reserved_concurrency,
+            "deliver_result": config.deliver_reserved_concurrency,
+            "report_failure": config.report_reserved_concurrency,
+            "report_dead_letter": DEAD_LETTER_CONCURRENCY,
+        }
         self.functions: dict[str, lambda_.Function] = {}
         for name in ("poll_task", "deliver_result", "report_failure", "report_dead_letter"):
-            self.functions[name] = self._function(name, environment)
+            self.functions[name] = self._function(name, environment, reserved=self.reserved_concurrency[name])
 
         # --- least-privilege grants, each scoped to the named resource
         poll = self.functions["poll_task"]
@@ -139,9 +150,16 @@ class Pipeline(Construct):
             removal=self._removal,
         )
 
+        self.link_signer = LinkSigner(self, "LinkSigner", config=config, input_bucket=storage.input_bucket)
         submit = self._function(
-            "submit_task", {**environment, "STATE_MACHINE_ARN": self.state_machine.state_machine_arn}
+            "submit_task",
+            {
+                **environment,
+                "STATE_MACHINE_ARN": self.state_machine.state_machine_arn,
+                "SIGNING_SECRET_ARN": self.link_signer.secret.secret_arn,
+            },
         )
+        self.link_signer.secret.grant_read(submit)
         self.functions["submit_task"] = submit
         submit.add_to_role_policy(
             iam.PolicyStatement(
@@ -172,7 +190,7 @@ class Pipeline(Construct):
                 storage.dead_letter_queue,
                 batch_size=10,
                 report_batch_item_failures=True,
-                max_concurrency=2,
+                max_concurrency=DEAD_LETTER_CONCURRENCY,
             )
         )
 
@@ -180,7 +198,7 @@ class Pipeline(Construct):
 
     # ------------------------------------------------------------------ functions
 
-    def _function(self, name: str, environment: dict[str, str]) -> lambda_.Function:
+    def _function(self, name: str, environment: dict[str, str], reserved: int | None = None) -> lambda_.Function:
         construct_id = "".join(part.capitalize() for part in name.split("_"))
         size = self._sizes[name]
         log_group = logs.LogGroup(self, f"{construct_id}Logs", retention=self._retention, removal_policy=self._removal)
@@ -208,6 +226,8 @@ class Pipeline(Construct):
             log_group=log_group,
             role=role,
             environment=environment,
+            function_name=self.config.resource_name(name.replace("_", "-")),
+            reserved_concurrent_executions=reserved,
             description=f"Declick pipeline: {name}",
         )
         acknowledge(

@@ -21,6 +21,7 @@ from infra.secrets import api_credentials
 from infra.storage import Storage
 
 ROOT = Path(__file__).resolve().parent.parent
+# Stacks are named ``Declick-<stage>`` (``declick:stage``, default dev): see StackConfig.stack_name.
 STACK_NAME = "Declick"
 # CDK's own switch: bundle assets only for the listed stacks. Empty = stage sources as they are.
 SKIP_BUNDLING = {"aws:cdk:bundling-stacks": []}
@@ -30,6 +31,9 @@ class DeclickStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: StackConfig | None = None, **kwargs: Any):
         super().__init__(scope, construct_id, **kwargs)
         self.config = config or load_config(context_of(self.node))
+        # Every taggable resource says which product and stage it belongs to (cost reports, IAM conditions).
+        cdk.Tags.of(self).add("Project", "Declick")
+        cdk.Tags.of(self).add("Stage", self.config.stage)
         sizes = sizing(self.config)
         self.storage = Storage(
             self,
@@ -50,7 +54,12 @@ class DeclickStack(Stack):
             sizes=sizes,
         )
         self.monitoring = Monitoring(
-            self, "Monitoring", storage=self.storage, notifications=self.notifications, pipeline=self.pipeline
+            self,
+            "Monitoring",
+            config=self.config,
+            storage=self.storage,
+            notifications=self.notifications,
+            pipeline=self.pipeline,
         )
 
         self._acknowledge_cdk_internals()
@@ -63,6 +72,12 @@ class DeclickStack(Stack):
             ("ApiSecretArn", self.api_secret.secret_arn, "Put the vendor appkey/appsecret here"),
             ("StateMachineArn", self.pipeline.state_machine.state_machine_arn, "Pipeline executions"),
             ("TopicKeyArn", self.notifications.topic_key.key_arn, "KMS key of both topics (for SQS subscribers)"),
+            (
+                "LinkSigningSecretArn",
+                self.pipeline.link_signer.secret.secret_arn,
+                "Access key that signs file_link (docs/operations.md, checking a deploy)",
+            ),
+            ("DashboardName", self.monitoring.dashboard.dashboard_name, "CloudWatch dashboard of this stage"),
         ):
             CfnOutput(self, name, value=value, description=description)
 
@@ -93,7 +108,8 @@ def build_app(
 
     merged = {**default_context(), **(context or {})}
     app = cdk.App(context=merged, outdir=outdir)
-    stack = DeclickStack(app, STACK_NAME)
+    config = load_config(context_of(app.node))
+    stack = DeclickStack(app, config.stack_name, config=config)
     if nag:
         add_nag_checks(app)
     return app, stack

@@ -14,7 +14,7 @@ from aws_cdk import aws_s3_notifications as s3n
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.config import StackConfig
+from infra.config import SUBMIT_QUEUE_RETENTION_DAYS, StackConfig
 from infra.nag import acknowledge
 
 
@@ -62,6 +62,7 @@ class Storage(Construct):
         self.dead_letter_queue = sqs.Queue(
             self,
             "SubmitDeadLetterQueue",
+            queue_name=config.resource_name("submit-dead-letters"),
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
             visibility_timeout=Duration.seconds(dead_letter_timeout.to_seconds() * 6),
@@ -76,10 +77,11 @@ class Storage(Construct):
         self.submit_queue = sqs.Queue(
             self,
             "SubmitQueue",
+            queue_name=config.resource_name("submit"),
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
             visibility_timeout=Duration.seconds(submit_timeout.to_seconds() * 6),
-            retention_period=Duration.days(4),
+            retention_period=Duration.days(SUBMIT_QUEUE_RETENTION_DAYS),
             dead_letter_queue=sqs.DeadLetterQueue(
                 queue=self.dead_letter_queue, max_receive_count=config.submit_max_receive_count
             ),

@@ -175,12 +175,16 @@ def build_state_machine(
         "StateMachine",
         definition_body=sfn.DefinitionBody.from_chainable(poll),
         state_machine_type=sfn.StateMachineType.STANDARD,
+        state_machine_name=config.resource_name("pipeline"),
         timeout=Duration.seconds(config.state_machine_timeout_seconds),
         tracing_enabled=True,
         logs=sfn.LogOptions(
             destination=log_group,
             level=sfn.LogLevel.ALL if config.state_machine_log_level == "ALL" else sfn.LogLevel.ERROR,
-            include_execution_data=True,
+            # Execution data holds the vendor's signed voice_result URL (and the user's key names):
+            # the log keeps state names, types, timings and error names; the data stays in the
+            # execution history, readable only with states:GetExecutionHistory.
+            include_execution_data=False,
         ),
         comment="Declick: poll the remote task until done, deliver or report",
     )

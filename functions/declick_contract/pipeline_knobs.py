@@ -39,7 +39,9 @@ class PipelineKnobs(BaseModel):
     default_priority: int = Field(DEFAULT_PRIORITY, ge=PRIORITY_RANGE[0], le=PRIORITY_RANGE[1])
 
     # Submission and polling
-    presign_expiry_seconds: int = Field(21_600, ge=60, le=7 * 86_400)
+    # Lifetime of the vendor's file_link (SigV4 presigned URLs live at most 7 days); at least the
+    # processing deadline, which the stack config checks at synth.
+    presign_expiry_seconds: int = Field(43_200, ge=60, le=7 * 86_400)
     wait_min_seconds: int = Field(5, ge=0, le=86_400)
     wait_max_seconds: int = Field(300, ge=1, le=86_400)
     wait_default_seconds: int = Field(15, ge=0, le=86_400)

@@ -32,6 +32,7 @@ from declick_contract.errors import (
     RemoteApiTransientError,
 )
 from declick_contract.models import CreateTaskRequest, TaskResult, as_int, as_text, parse_task_result
+from declick_pipeline.observability import MetricUnit, metrics
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,22 @@ class RemoteApiClient:
             delay = max(delay, min(retry_after, self.max_retry_after_seconds))
         return delay
 
+    def _send(self, method: str, url: str, body: dict[str, Any] | None) -> requests.Response:
+        """One request as the vendor sees it, counted for the dashboard (rate, latency, errors)."""
+        metrics.add_metric(name="VendorRequests", unit=MetricUnit.Count, value=1)
+        started = time.monotonic()
+        try:
+            response = self.session.request(method, url, json=body, headers=self._headers(), timeout=self.timeout)
+        except requests.RequestException:
+            metrics.add_metric(name="VendorErrors", unit=MetricUnit.Count, value=1)
+            raise
+        metrics.add_metric(
+            name="VendorLatency", unit=MetricUnit.Milliseconds, value=round((time.monotonic() - started) * 1000, 1)
+        )
+        if response.status_code == 429 or response.status_code >= 500:
+            metrics.add_metric(name="VendorErrors", unit=MetricUnit.Count, value=1)
+        return response
+
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         url = f"{self.base_url}{path}"
         last_problem = ""
@@ -133,7 +150,7 @@ class RemoteApiClient:
         for attempt in range(self.max_retries + 1):
             retry_after: float | None = None
             try:
-                response = self.session.request(method, url, json=body, headers=self._headers(), timeout=self.timeout)
+                response = self._send(method, url, body)
             except requests.ConnectionError as exc:
                 last_problem, last_status = f"cannot connect: {exc.__class__.__name__}", None
             except requests.Timeout as exc:

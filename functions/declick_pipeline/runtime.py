@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from botocore.config import Config
 
 from declick_pipeline.remote_api import Credentials, RemoteApiClient, credentials_from_secret
-from declick_pipeline.settings import Settings, load_settings
+from declick_pipeline.settings import Settings, SettingsError, load_settings
 
 _lock = threading.RLock()
 _cache: dict[str, Any] = {}
@@ -49,6 +49,29 @@ def client(service: str):
     # SigV4 for S3 so presigned `file_link`s work in every region and may live up to 7 days.
     config = _BOTO_CONFIG.merge(Config(signature_version="s3v4")) if service == "s3" else _BOTO_CONFIG
     return _cached(f"client:{service}", lambda: boto3.client(service, config=config))
+
+
+def link_signing_client():
+    """An S3 client holding the link-signing user's access key (only for presigning file_link).
+
+    Read through the Powertools cache like the API secret; a replaced key (new access key id) gets
+    a new client. No session token: the key is long-term, so the link lives as long as it says.
+    """
+    current = settings().require("SIGNING_SECRET_ARN")
+    secret = parameters.get_secret(current.signing_secret_arn, transform="json", max_age=current.secret_max_age_seconds)
+    try:
+        key_id, key_secret = secret["access_key_id"], secret["secret_access_key"]
+    except (KeyError, TypeError):
+        raise SettingsError(
+            'the secret named by SIGNING_SECRET_ARN must hold {"access_key_id": ..., "secret_access_key": ...}'
+        ) from None
+    config = _BOTO_CONFIG.merge(Config(signature_version="s3v4"))
+    return _cached(
+        f"link_signer:{key_id}",
+        lambda: boto3.client(
+            "s3", aws_access_key_id=key_id, aws_secret_access_key=key_secret, aws_session_token=None, config=config
+        ),
+    )
 
 
 def credentials() -> Credentials:

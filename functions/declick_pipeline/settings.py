@@ -36,6 +36,7 @@ class Settings(PipelineKnobs):
 
     api_base_url: str | None = None
     api_secret_arn: str | None = None
+    signing_secret_arn: str | None = None
     output_bucket: str | None = None
     topic_arn: str | None = None
     state_machine_arn: str | None = None

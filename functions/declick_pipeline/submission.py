@@ -23,7 +23,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import soundfile
 from botocore.exceptions import ClientError
 
 from declick_contract.api import CLICK_LEN_RANGE, DETECTION_MULT_RANGE, OUTPUT_FORMATS, PRIORITY_RANGE
@@ -31,6 +30,7 @@ from declick_contract.audio_format import ACCEPTED_FORMATS, SNIFF_BYTES, sniff_f
 from declick_contract.errors import RemoteApiAuthError, RemoteApiRejectedError
 from declick_contract.models import CreateTaskRequest, FileInfo
 from declick_pipeline import notifications, runtime
+from declick_pipeline.audio_probe import UnreadableAudio, duration_seconds
 from declick_pipeline.idempotency import run_once
 from declick_pipeline.observability import MetricUnit, logger, metrics, tracer
 from declick_pipeline.pipeline_state import PipelineState, SourceObject, TaskParameters
@@ -209,12 +209,9 @@ def _accepted_format(head: bytes) -> str:
 
 def _duration_seconds(path: str, fmt: str) -> int:
     try:
-        info = soundfile.info(path)
-    except (soundfile.LibsndfileError, RuntimeError, ValueError) as exc:
+        return duration_seconds(path, fmt)
+    except UnreadableAudio as exc:
         raise Rejection("UNREADABLE_AUDIO", f"the {fmt.upper()} file cannot be read: {exc}") from None
-    if info.samplerate <= 0 or info.frames <= 0:
-        raise Rejection("UNREADABLE_AUDIO", f"the {fmt.upper()} file contains no audio frames")
-    return max(1, math.ceil(info.frames / info.samplerate))
 
 
 def _create_remote_task(key: dict[str, str], request: CreateTaskRequest) -> dict[str, str]:
@@ -226,13 +223,13 @@ def _create_remote_task(key: dict[str, str], request: CreateTaskRequest) -> dict
 def _presign(upload: Upload, expiry_seconds: int) -> str:
     """The vendor's `file_link`, pinned to the version we inspected.
 
-    It is signed with the function role's temporary credentials, so it stops working when that
-    role session expires, whatever `expiry_seconds` says (docs/usage.md).
+    Signed with the link-signing user's long-term key (infra/link_signing.py), not the function
+    role's session credentials, which would end the link's life when the session ends.
     """
     params = {"Bucket": upload.bucket, "Key": upload.key}
     if upload.version_id:
         params["VersionId"] = upload.version_id
-    return runtime.client("s3").generate_presigned_url("get_object", Params=params, ExpiresIn=expiry_seconds)
+    return runtime.link_signing_client().generate_presigned_url("get_object", Params=params, ExpiresIn=expiry_seconds)
 
 
 def _start_execution(state_machine_arn: str, task_id: str, state: PipelineState) -> None:
@@ -334,7 +331,9 @@ def _submit(key: dict[str, str], item: Upload, context: Any = None) -> dict[str,
 @tracer.capture_method(capture_response=False)
 def submit_upload(upload: Upload, lambda_context: Any = None) -> dict[str, Any]:
     """Submit or reject one upload, at most once per object version."""
-    runtime.settings().require("API_BASE_URL", "API_SECRET_ARN", "TOPIC_ARN", "STATE_MACHINE_ARN", "IDEMPOTENCY_TABLE")
+    runtime.settings().require(
+        "API_BASE_URL", "API_SECRET_ARN", "TOPIC_ARN", "STATE_MACHINE_ARN", "IDEMPOTENCY_TABLE", "SIGNING_SECRET_ARN"
+    )
     return run_once(
         _submit,
         key_prefix="submit_upload",

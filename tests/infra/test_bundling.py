@@ -1,6 +1,6 @@
 """Docker-free layer bundling, exercised offline against a local wheel directory.
 
-The real layer (functions/requirements.txt: numpy, soundfile, Powertools...) needs PyPI, and tests
+The real layer (functions/requirements.txt: Powertools, requests, mutagen...) needs PyPI, and tests
 talk to loopback only; `python app.py` does the real thing (docs/operations.md). Here pip gets
 the same command line with `PIP_NO_INDEX` / `PIP_FIND_LINKS` pointing at wheels built on the spot.
 """

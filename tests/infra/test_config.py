@@ -20,7 +20,13 @@ def test_cdk_json_context_gives_the_documented_defaults():
     assert (config.wait_min_seconds, config.wait_max_seconds, config.wait_default_seconds) == (5, 300, 15)
     assert (config.max_polls, config.max_processing_seconds) == (720, 43_200)
     assert (config.download_max_bytes, config.download_timeout_seconds) == (209_715_200, 120)
-    assert config.presign_expiry_seconds == 21_600
+    assert config.presign_expiry_seconds == 43_200
+    assert (config.stage, config.stack_name) == ("dev", "Declick-dev")
+    assert (config.vendor_max_concurrency, config.submit_max_concurrency, config.poll_reserved_concurrency) == (
+        40,
+        10,
+        30,
+    )
     # cdk.json repeats the model defaults; a drift between the two would be confusing.
     assert config == StackConfig(api_base_url="https://api.vendor.example")
 

@@ -21,7 +21,14 @@ HANDLERS = {"submit_task", "poll_task", "deliver_result", "report_failure", "rep
 ARCHITECTURE = Path(__file__).resolve().parents[2] / "docs" / "architecture.md"
 # What each handler checks with `settings.require(...)` (functions/declick_pipeline).
 REQUIRED = {
-    "submit_task": ("API_BASE_URL", "API_SECRET_ARN", "TOPIC_ARN", "STATE_MACHINE_ARN", "IDEMPOTENCY_TABLE"),
+    "submit_task": (
+        "API_BASE_URL",
+        "API_SECRET_ARN",
+        "TOPIC_ARN",
+        "STATE_MACHINE_ARN",
+        "IDEMPOTENCY_TABLE",
+        "SIGNING_SECRET_ARN",
+    ),
     "poll_task": ("API_BASE_URL", "API_SECRET_ARN"),
     "deliver_result": ("OUTPUT_BUCKET", "TOPIC_ARN", "IDEMPOTENCY_TABLE"),
     "report_failure": ("TOPIC_ARN",),
@@ -91,6 +98,7 @@ def test_environment_matches_the_architecture_contract(functions):
         assert not unknown, (name, unknown)
         assert "DOWNLOAD_ALLOWED_HOSTS" not in env  # local runs only
         assert ("STATE_MACHINE_ARN" in env) == (name == "submit_task")
+        assert ("SIGNING_SECRET_ARN" in env) == (name == "submit_task")
         assert env["POWERTOOLS_SERVICE_NAME"] == "declick"
         assert env["POWERTOOLS_METRICS_NAMESPACE"] == "Declick"
 
@@ -117,7 +125,7 @@ def test_functions_agree_on_shared_variables(functions):
 
 
 def test_credentials_are_referenced_never_embedded(template, functions):
-    secret = only(template, "AWS::SecretsManager::Secret")[0]
+    secret = logical_id_with_prefix(template, "AWS::SecretsManager::Secret", "NotificationsApiCredentials")
     for _, res in functions.values():
         env = _environment(res)
         assert env["API_SECRET_ARN"] == f"{ARN_PREFIX}{secret}"
@@ -134,7 +142,7 @@ def test_sqs_event_sources(template, functions):
     assert placeholder(submit["EventSourceArn"]) == f"{ARN_PREFIX}{queue}.Arn"
     assert submit["BatchSize"] == 5
     assert submit["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert submit["ScalingConfig"] == {"MaximumConcurrency": 5}
+    assert submit["ScalingConfig"] == {"MaximumConcurrency": 10}
     dead = mappings[f"{ARN_PREFIX}{functions['report_dead_letter'][0]}"]
     dlq = logical_id_with_prefix(template, "AWS::SQS::Queue", "StorageSubmitDeadLetterQueue")
     assert placeholder(dead["EventSourceArn"]) == f"{ARN_PREFIX}{dlq}.Arn"

@@ -175,8 +175,8 @@ def test_idempotency_table(template):
 
 
 def test_secret_value_is_generated_never_in_the_template(template):
-    _, secret = only(template, "AWS::SecretsManager::Secret")
-    props = secret["Properties"]
+    lid = logical_id_with_prefix(template, "AWS::SecretsManager::Secret", "NotificationsApiCredentials")
+    props = template["Resources"][lid]["Properties"]
     assert "SecretString" not in props
     generated = props["GenerateSecretString"]
     assert generated["GenerateStringKey"] == "appsecret"
@@ -205,7 +205,8 @@ def _grants(template, role: str) -> dict[str, set[str]]:
 
 def test_each_function_gets_exactly_its_named_resources(template, roles, buckets):
     table = only(template, "AWS::DynamoDB::Table")[0]
-    secret = only(template, "AWS::SecretsManager::Secret")[0]
+    secret = logical_id_with_prefix(template, "AWS::SecretsManager::Secret", "NotificationsApiCredentials")
+    signing = logical_id_with_prefix(template, "AWS::SecretsManager::Secret", "PipelineLinkSignerCredentials")
     machine = only(template, "AWS::StepFunctions::StateMachine")[0]
     key = only(template, "AWS::KMS::Key")[0]
     topic = logical_id_with_prefix(template, "AWS::SNS::Topic", "NotificationsNotificationsTopic")
@@ -218,6 +219,7 @@ def test_each_function_gets_exactly_its_named_resources(template, roles, buckets
         "kms:GenerateDataKey*": {f"{a}{key}.Arn"},
     }
     secret_read = {"secretsmanager:GetSecretValue": {f"{a}{secret}"}, "secretsmanager:DescribeSecret": {f"{a}{secret}"}}
+    both_secrets_read = {action: {f"{a}{secret}", f"{a}{signing}"} for action in secret_read}
     idempotency = {action: {f"{a}{table}.Arn"} for action in IDEMPOTENCY_ACTIONS}
     consume = {
         action: {f"{a}{{}}.Arn"}
@@ -240,7 +242,7 @@ def test_each_function_gets_exactly_its_named_resources(template, roles, buckets
             "s3:ListBucket": {f"{a}{buckets['input']}.Arn"},
             "states:StartExecution": {f"{a}{machine}"},
             **idempotency,
-            **secret_read,
+            **both_secrets_read,
             **publish,
             **consume_from(queue),
         },

@@ -165,7 +165,8 @@ def test_machine_settings(template, synthesized):
     assert props["TracingConfiguration"] == {"Enabled": True}
     logging = props["LoggingConfiguration"]
     assert logging["Level"] == "ALL"
-    assert logging["IncludeExecutionData"] is True
+    # Execution data carries the vendor's signed voice_result URL: never in the log.
+    assert logging["IncludeExecutionData"] is False
     assert logging["Destinations"][0]["CloudWatchLogsLogGroup"]["LogGroupArn"].startswith(ARN_PREFIX)
     definition = state_machine_definition(template)
     config = synthesized.stack.config

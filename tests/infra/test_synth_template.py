@@ -17,7 +17,9 @@ def test_existing_secret_by_arn_and_context_overrides():
             "declick:stateMachineLogLevel": "ERROR",
         }
     )
-    assert not resources(template, "AWS::SecretsManager::Secret")
+    # The operator's API secret is used; the stack's only secret is the file_link signing key.
+    (only_secret,) = resources(template, "AWS::SecretsManager::Secret")
+    assert only_secret.startswith("PipelineLinkSignerCredentials")
     functions = functions_by_handler(template)
     for _, res in functions.values():
         env = res["Properties"]["Environment"]["Variables"]

@@ -71,6 +71,7 @@ class StackDeployer:
         self.state_machines: dict[str, str] = {}  # logical id -> arn
         self.dead_letter_queues: list[str] = []  # logical ids of queues named in a redrive policy
         self.notified_buckets: list[str] = []  # bucket names with event notifications
+        self.access_key_secrets: dict[str, str] = {}  # logical id of an AWS::IAM::AccessKey -> its secret
         self._role_arn = ""
 
     def _name_for(self, logical_id: str, prefix: str = "declick-local-", limit: int = 64) -> str:
@@ -93,6 +94,8 @@ class StackDeployer:
             return self.queue_urls[logical_id]
         if attr in ("QueueName", "TopicName", "Name"):
             return name
+        if resource.type == "AWS::IAM::AccessKey" and attr == "SecretAccessKey":
+            return self.access_key_secrets[logical_id]
         if resource.type == "AWS::S3::Bucket" and attr == "Arn":
             return f"arn:{PARTITION}:s3:::{name}"
         if resource.type == "AWS::S3::Bucket" and attr in ("DomainName", "RegionalDomainName"):
@@ -137,6 +140,16 @@ class StackDeployer:
 
         for res in self.template.of_type("AWS::DynamoDB::Table", "AWS::DynamoDB::GlobalTable"):
             self._deploy_table(res, resolve)
+        # IAM users with access keys (the file_link signer): the key's id and secret reach the
+        # template's secret through Ref / Fn::GetAtt SecretAccessKey, as CloudFormation does it.
+        for res in self.template.of_type("AWS::IAM::User"):
+            name = resolve(res.properties.get("UserName")) or self._name_for(res.logical_id)
+            self.physical[res.logical_id] = name
+            self.arns[res.logical_id] = iam.create_user(UserName=name)["User"]["Arn"]
+        for res in self.template.of_type("AWS::IAM::AccessKey"):
+            key = iam.create_access_key(UserName=resolve(res.properties["UserName"]))["AccessKey"]
+            self.physical[res.logical_id] = key["AccessKeyId"]
+            self.access_key_secrets[res.logical_id] = key["SecretAccessKey"]
         for res in self.template.of_type("AWS::SecretsManager::Secret"):
             props = res.properties
             name = resolve(props.get("Name")) or self._name_for(res.logical_id)

@@ -31,6 +31,7 @@ STATE_MACHINE_DEFINITION = json.dumps({"StartAt": "Done", "States": {"Done": {"T
 _SETTING_VARIABLES = (
     "API_BASE_URL",
     "API_SECRET_ARN",
+    "SIGNING_SECRET_ARN",
     "OUTPUT_BUCKET",
     "TOPIC_ARN",
     "STATE_MACHINE_ARN",
@@ -131,6 +132,15 @@ class Account:
         ]
         self.sns.subscribe(TopicArn=self.topic_arn, Protocol="sqs", Endpoint=inbox_arn)
         self.secret_arn = secrets.create_secret(Name="declick/api", SecretString=json.dumps(vendor.secret))["ARN"]
+        # The file_link signer: an IAM user's long-term key in a secret, as infra/link_signing.py deploys it.
+        iam = session.client("iam")
+        iam.create_user(UserName="declick-link-signer")
+        key = iam.create_access_key(UserName="declick-link-signer")["AccessKey"]
+        self.signing_key_id = key["AccessKeyId"]
+        self.signing_secret_arn = secrets.create_secret(
+            Name="declick/link-signer",
+            SecretString=json.dumps({"access_key_id": key["AccessKeyId"], "secret_access_key": key["SecretAccessKey"]}),
+        )["ARN"]
         self.ddb.create_table(
             TableName="declick-idempotency",
             KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
@@ -146,6 +156,7 @@ class Account:
         environment = {
             "API_BASE_URL": vendor.url,
             "API_SECRET_ARN": self.secret_arn,
+            "SIGNING_SECRET_ARN": self.signing_secret_arn,
             "API_MAX_RETRIES": "1",
             "OUTPUT_BUCKET": OUTPUT_BUCKET,
             "TOPIC_ARN": self.topic_arn,

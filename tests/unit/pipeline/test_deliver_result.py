@@ -216,8 +216,11 @@ def test_success_metrics(account, lambda_context, audio_files, capsys):
     url = account.vendor.serve_file("r.mp3", audio_files["mp3"])
     deliver_result.handler(completed_state(url), lambda_context)
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
-    (metrics,) = emf
+    (metrics,) = [record for record in emf if "Succeeded" in record]
     assert metrics["Succeeded"] == [1.0]
+    # The notification's own record, by status and reason (the dashboard's outcome graphs).
+    (outcome,) = [record for record in emf if "Notifications" in record]
+    assert (outcome["status"], outcome["reason"], outcome["Notifications"]) == ("SUCCEEDED", "OK", [1.0])
     (seconds,) = metrics["SecondsFromUploadToResult"]
     assert seconds > 0  # uploaded_at is in the past
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -47,6 +48,12 @@ def test_wav_upload_creates_one_task_and_starts_the_execution(account, lambda_co
     assert INPUT_BUCKET in body["file_link"] and "/calls/monday%20call.wav?" in body["file_link"]
     assert "X-Amz-Signature=" in body["file_link"]
     assert f"versionId={uploaded['version_id']}" in body["file_link"]
+    # Signed with the link signer's long-term key, not the function's session: no session token
+    # (which would end the link with the session), and the configured lifetime.
+    query = parse_qs(urlsplit(body["file_link"]).query)
+    assert query["X-Amz-Credential"][0].startswith(account.signing_key_id + "/")
+    assert "X-Amz-Security-Token" not in query
+    assert query["X-Amz-Expires"] == ["21600"]
 
     (execution,) = account.executions()
     assert execution["name"] == "task-1"
