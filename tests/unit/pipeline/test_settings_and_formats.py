@@ -18,7 +18,7 @@ def test_defaults_match_the_contract():
     assert (settings.default_detection_mult, settings.default_click_len) == (8.0, 10)
     assert (settings.default_output_format, settings.default_priority) == ("mp3", 5)
     assert settings.max_input_bytes == 52428800
-    assert settings.presign_expiry_seconds == 21600
+    assert settings.presign_expiry_seconds == 43200
     assert (settings.wait_min_seconds, settings.wait_max_seconds, settings.wait_default_seconds) == (5, 300, 15)
     assert (settings.max_polls, settings.max_processing_seconds) == (720, 43200)
     assert (settings.download_max_bytes, settings.download_timeout_seconds) == (209715200, 120.0)

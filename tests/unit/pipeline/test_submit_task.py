@@ -53,7 +53,7 @@ def test_wav_upload_creates_one_task_and_starts_the_execution(account, lambda_co
     query = parse_qs(urlsplit(body["file_link"]).query)
     assert query["X-Amz-Credential"][0].startswith(account.signing_key_id + "/")
     assert "X-Amz-Security-Token" not in query
-    assert query["X-Amz-Expires"] == ["21600"]
+    assert query["X-Amz-Expires"] == ["43200"]
 
     (execution,) = account.executions()
     assert execution["name"] == "task-1"
