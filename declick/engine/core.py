@@ -355,6 +355,10 @@ class Event(NamedTuple):
         and decaying tail); this is what gets restored.
     features : numpy.ndarray
         What the verifier judges the event by, in the order of ``verifier.FEATURE_NAMES``.
+    strong_samples : int
+        Length of the part of the core above the user's own threshold (``detection_mult``
+        times the scale); 0 for an event that never reaches it. This, not the looser core,
+        is what ``click_len`` limits.
     probability : float
         The verifier's probability that the event is a click (NaN before verification).
     """
@@ -364,6 +368,7 @@ class Event(NamedTuple):
     grown_start: int
     grown_stop: int
     features: np.ndarray
+    strong_samples: int = 0
     probability: float = float("nan")
 
 
@@ -433,6 +438,7 @@ def find_events(x: np.ndarray, cfg: EngineConfig) -> list[Event]:
     run_lo, run_hi = edges[0::2], edges[1::2]
     near = int(0.05 * cfg.sample_rate_hz)
     counts = np.searchsorted(starts, starts + near) - np.searchsorted(starts, starts - near) - 1
+    strong = np.flatnonzero(err > cfg.detection_mult * scale)
     events = []
     for cs, ce, nb in zip(starts.tolist(), stops.tolist(), counts.tolist(), strict=True):
         k = int(np.searchsorted(run_lo, cs, side="right")) - 1
@@ -443,7 +449,9 @@ def find_events(x: np.ndarray, cfg: EngineConfig) -> list[Event]:
             ge = min(int(run_hi[k]) - bridge, ce + reach)
         gs, ge = min(gs, cs), max(ge, ce)
         feats = _features(x, err, ef, scale, off, cs, ce, gs, ge, nb, cfg)
-        events.append(Event(cs + off, ce + off, gs + off, ge + off, feats))
+        i0, i1 = np.searchsorted(strong, cs), np.searchsorted(strong, ce)
+        n_strong = int(strong[i1 - 1] - strong[i0] + 1) if i1 > i0 else 0
+        events.append(Event(cs + off, ce + off, gs + off, ge + off, feats, n_strong))
     return events
 
 
@@ -719,13 +727,13 @@ class Declicker:
             origin = w0 - before  # absolute frame of xw[0]
             vetoed = -1
             peak = None
-            for cs, ce, gs, ge, _, prob in detect_events(xw, cfg):
+            for cs, _ce, gs, ge, _, n_strong, prob in detect_events(xw, cfg):
                 if cs < vetoed:
                     continue
                 a_start = cs + origin
                 if not c0 <= a_start < c1 or cs >= hi:
                     continue
-                if ce - cs > cfg.max_core_samples + cfg.detect_order:
+                if n_strong > cfg.max_core_samples + cfg.detect_order:
                     self.report.skipped_long += 1
                     continue
                 s = max(gs - cfg.pad_before_samples, lo, self._carry[ch] - origin)
