@@ -60,7 +60,7 @@ train: corpus
 
 bench: corpus bench-peers
 	$(BIN)/python -m bench.engine_bench --split test
-	$(BIN)/python -m bench.engine_bench --split train
+	$(BIN)/python -m bench.engine_bench --split train --no-grooveclean
 
 clean:
 	rm -rf $(VENV) cdk.out out .pytest_cache .ruff_cache
