@@ -32,7 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="output format (default: from OUT's suffix, else wav)")
     parser.add_argument("--report", metavar="PNG", default=None,
                         help="also draw waveform and spectrogram before/after with the clicks marked")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress bar (none anyway when stderr is not a terminal)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
         with open_input(args.input) as f:
             seconds = f.frames / f.samplerate if f.samplerate else 0.0
         progress = None
-        if not args.quiet and seconds >= _PROGRESS_MIN_SECONDS:
+        # a bar is for people watching: not in logs, pipes or CI (issue #9)
+        if not args.quiet and seconds >= _PROGRESS_MIN_SECONDS and sys.stderr.isatty():
             from tqdm import tqdm
 
             bar = tqdm(total=None, unit="frames", unit_scale=True, file=sys.stderr, desc="declick", leave=False)

@@ -1,40 +1,51 @@
 """Click detection and restoration.
 
-Detection: an autoregressive (AR) model is fitted to short frames; the forward and the backward
-prediction errors are computed with it and combined as ``min(|e_fwd|, |e_bwd|)``. A click is
-unpredictable from both sides, while the signal's own sharp features (glottal pulses, note and
-speech onsets) are usually predictable from one side, so the minimum keeps clicks and drops most
-false alarms. The combined error is compared with ``detection_mult`` times a robust local scale:
-the median of the error over a window several clicks long (the mean square would include the
-clicks and hide them), raised to the largest such median nearby so that a loud onset is judged
-against the loud part and not against the silence before it. Two checks then drop events that
-are the signal's own: a burst of error that repeats one pitch period away (a glottal pulse), and
-an event after which the signal is much louder than before it (a plosive or note onset). Each
-remaining event is grown over its neighbours above a lower threshold (hysteresis), so the
-restored span covers a click's attack and decaying tail, not only its peak.
+Detection, in two stages.
+
+1. Candidates (high recall). An autoregressive (AR) model is fitted to short frames; the forward
+   and the backward prediction errors are computed with it and combined as
+   ``min(|e_fwd|, |e_bwd|)`` (a click is unpredictable from both sides, the signal's own sharp
+   features usually from one side only). The combined error is compared with a loose multiple
+   (``EngineConfig.candidate_mult``) of a robust local scale: the median of the error over a
+   window several clicks long, raised to the largest such median nearby so that a loud onset is
+   judged against the loud part. Each group of samples above it is an :class:`Event`, grown by
+   hysteresis over its attack and decaying tail.
+2. Verification. A learned model (:mod:`declick.engine.verifier`, trained on the training split
+   of the bench corpus only) judges each event by a dozen features: how far it exceeds the
+   user's threshold, its length, whether the error burst repeats one pitch period away (a
+   glottal pulse), whether the signal stays louder after it (a plosive or a note onset), its
+   high-frequency excess and crest over the context, and how many candidates surround it.
 
 Restoration: the signal under a click is modelled as AR (fitted on the clean context around the
 click) and the click as a second, independent AR process with a time-varying gain, *added* to the
 signal. The restored samples are the MAP estimate of the signal given both models, the observed
 samples and the untouched context (a banded linear system). Where the click dominates, this falls
-back to plain least-squares AR interpolation (LSAR); where it is weak or its spectrum differs from
+back to least-squares AR interpolation (LSAR); where it is weak or its spectrum differs from
 the signal's, the observation is kept rather than thrown away. The click model is estimated from an
-LSAR first pass and, for spans over 1 ms, refined once (a small EM-style loop; on short vinyl-like
-impulses the refinement lowered the benchmark's gain). A last check undoes repairs of the
-signal's own transients that got past detection (plosive releases after a closure): when removing
-the event whitens the prediction error only moderately and the signal is much louder right after
-the span than right before it, the original samples are kept.
+LSAR first pass and, for spans over 1 ms, refined once (a small EM-style loop). A span is extended
+over a click's resonant tail (which the AR detector predicts well, yet is the click's), and a
+restoration is never left louder than the samples it replaces.
 
-Only samples inside detected spans are written; everything else is passed through untouched,
+Only samples inside repaired spans are written; everything else is passed through untouched,
 so integer PCM comes back bit-exact away from the clicks. Processing is in blocks with the
 context carried across, so memory does not grow with the file length.
+
+References
+----------
+S. J. Godsill and P. J. W. Rayner, *Digital Audio Restoration: A Statistical Model Based
+Approach*, Springer, 1998: ch. 5 (AR-based click detection, LSAR interpolation), ch. 9 (the click
+as an additive process; joint MAP estimation).
+S. V. Vaseghi, *Advanced Digital Signal Processing and Noise Reduction*, Wiley, 4th ed. 2008,
+ch. 13 (impulsive noise: inverse-filter detection, two-sided prediction).
+S. V. Vaseghi and P. J. W. Rayner, "Detection and suppression of impulsive noise in speech
+communication systems", IEE Proceedings I, 137(1), 1990.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 import scipy.fft
@@ -43,7 +54,9 @@ from scipy.linalg.lapack import dpbsv
 from scipy.ndimage import maximum_filter1d
 from threadpoolctl import ThreadpoolController
 
-from .params import Click, DeclickParams, DeclickReport, ParameterError, check_sample_rate
+from . import verifier
+from .config import EngineConfig
+from .params import Click, DeclickParams, DeclickReport, ParameterError
 
 # median(min(|a|, |b|)) for two independent unit Gaussians: P(|a| > t)^2 = 1/2.
 _MEDIAN_OF_MIN_GAUSS = 0.3774
@@ -58,62 +71,6 @@ _SCALE_CAL = 2.0 / _MEDIAN_OF_MIN_GAUSS
 # signal, less so on short vinyl impulses where LSAR-like interpolation is already good.
 _PRIOR_SCALE_SHORT = 4.0
 _PRIOR_SCALE_LONG = 16.0
-
-
-@dataclass(frozen=True)
-class EngineConfig:
-    """Sample-rate dependent sizes, all derived from the two user parameters."""
-
-    sample_rate: int
-    detection_mult: float
-    order_detect: int
-    frame: int
-    sub: int
-    scale_win: int
-    max_core: int
-    gap: int
-    pre: int
-    post_min: int
-    order_restore: int
-    order_click: int
-    context: int
-    lookaround: int
-    hop: int
-    t_min: int
-    t_max: int
-    onset_gap: int
-    onset_win: int
-    low_ratio: float
-    bridge: int
-    grow_base: int
-    grow_factor: int
-    rise_win: int
-
-    @classmethod
-    def make(cls, sample_rate: int, params: DeclickParams) -> EngineConfig:
-        sr = check_sample_rate(sample_rate)
-        ms = sr / 1000.0
-        order_detect = int(np.clip(round(sr / 2000), 10, 40))
-        frame = int(round(10 * ms))
-        sub = max(8, int(round(2.5 * ms)))
-        scale_ms = max(4.0 * params.click_len_ms, 25.0)
-        scale_win = max(3, int(round(scale_ms / 2.5))) | 1
-        max_core = int(round(params.click_len_ms * ms))
-        gap = max(order_detect, int(round(1.0 * ms)))
-        pre = max(2, int(round(0.1 * ms)))
-        post_min = max(2, int(round(0.1 * ms)))
-        order_restore = int(np.clip(round(sr / 1000), 16, 64))
-        order_click = int(np.clip(round(sr / 4000), 6, 16))
-        context = int(round(20 * ms))
-        max_region = max_core + pre + max_core + post_min
-        lookaround = max_region + 2 * order_restore + context + 2 * scale_win * sub + 4 * frame + 4 * order_detect
-        hop = max(int(round(3.0 * sr)), 4 * lookaround)
-        t_min, t_max = int(round(2.5 * ms)), int(round(16 * ms))
-        onset_gap, onset_win = int(round(3 * ms)), int(round(40 * ms))
-        lookaround = max(lookaround, max_core + onset_win + t_max + frame)
-        return cls(sr, params.detection_mult, order_detect, frame, sub, scale_win, max_core, gap, pre, post_min,
-                   order_restore, order_click, context, lookaround, hop, t_min, t_max, onset_gap, onset_win,
-                   0.3, max(2, int(round(0.15 * ms))), int(round(0.5 * ms)), 4, int(round(5 * ms)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -259,7 +216,7 @@ def _window_filters(x: np.ndarray, start: int, count: int, length: int, width: i
 
 def detection_margin(cfg: EngineConfig) -> int:
     """Context that :func:`prediction_errors` needs on each side."""
-    return 2 * cfg.frame + cfg.order_detect
+    return 2 * cfg.detect_frame_samples + cfg.detect_order
 
 
 def prediction_errors(x: np.ndarray, cfg: EngineConfig) -> tuple[np.ndarray, np.ndarray, int]:
@@ -271,15 +228,15 @@ def prediction_errors(x: np.ndarray, cfg: EngineConfig) -> tuple[np.ndarray, np.
     ``x[m : m + n]`` with ``m = detection_margin(cfg)`` and ``n`` a multiple of the frame
     length; the caller pads.
     """
-    p = cfg.order_detect
-    length = cfg.frame
+    p = cfg.detect_order
+    length = cfg.detect_frame_samples
     width = 2 * length
     m = detection_margin(cfg)
     frames = (len(x) - 2 * m) // length
     if frames <= 0:
         return np.zeros(0), np.zeros(0), m
     # window j covers [m - width + j*length, m + j*length): it ends where frame j starts
-    a = _window_filters(x, m - width, frames + 3, length, width, p, cfg.sample_rate)
+    a = _window_filters(x, m - width, frames + 3, length, width, p, cfg.sample_rate_hz)
     fwd = a[:frames]
     bwd = a[3:frames + 3]
     n = frames * length
@@ -312,31 +269,33 @@ def _median_rows(a: np.ndarray) -> np.ndarray:
 def local_scale(err: np.ndarray, cfg: EngineConfig) -> np.ndarray:
     """Robust per-sample scale (Gaussian-sigma units) of the combined prediction error."""
     n = len(err)
-    sub = cfg.sub
+    sub = cfg.scale_block_samples
     blocks = max(1, -(-n // sub))
     padded = np.pad(err, (0, blocks * sub - n), mode="edge") if blocks * sub > n else err
     med = _median_rows(padded.reshape(blocks, sub))
-    half = cfg.scale_win // 2
+    half = cfg.scale_window_blocks // 2
     ext = np.pad(med, half, mode="edge")
-    windows = np.lib.stride_tricks.sliding_window_view(ext, cfg.scale_win)
+    windows = np.lib.stride_tricks.sliding_window_view(ext, cfg.scale_window_blocks)
     wmed = _median_rows(windows)
-    wmed = maximum_filter1d(wmed, size=cfg.scale_win, mode="nearest")
+    wmed = maximum_filter1d(wmed, size=cfg.scale_window_blocks, mode="nearest")
     sigma = np.maximum(wmed * _SCALE_CAL, _SCALE_FLOOR)
     return np.repeat(sigma, sub)[:n]
 
 
-def _periodic(ef: np.ndarray, cs: int, ce: int, cfg: EngineConfig) -> bool:
-    """True when the error burst repeats one pitch period earlier or later (a glottal pulse).
+def _pitch_similarity(ef: np.ndarray, cs: int, ce: int, cfg: EngineConfig) -> float:
+    """Largest normalised correlation of the error burst with the error one pitch period away.
 
     Voiced speech excites the vocal tract with sharp pulses that no short AR model predicts;
-    unlike a click, such a pulse has a look-alike 2.5-16 ms before or after it.
+    unlike a click, such a pulse has a look-alike 2.5-16 ms before or after it. Returns 0-1
+    (0 when the burst is too long to be a glottal pulse or too close to the edges).
     """
-    h = cfg.order_detect
+    h = cfg.detect_order
     a = ef[max(0, cs - h):ce + h]
     ea = float(a @ a)
-    if ea <= 0 or len(a) > cfg.t_max:
-        return False
-    t_min, t_max = cfg.t_min, cfg.t_max
+    if ea <= 0 or len(a) > cfg.pitch_max_samples:
+        return 0.0
+    t_min, t_max = cfg.pitch_min_samples, cfg.pitch_max_samples
+    best = 0.0
     for sign in (-1, 1):
         lo = cs - h + (t_min if sign > 0 else -t_max)
         hi = lo + len(a) + t_max - t_min
@@ -347,92 +306,162 @@ def _periodic(ef: np.ndarray, cs: int, ce: int, cfg: EngineConfig) -> bool:
         c2 = np.concatenate(([0.0], np.cumsum(seg * seg)))
         energy = c2[len(a):] - c2[:-len(a)]
         ok = (energy > 0.2 * ea) & (energy < 5.0 * ea)
-        if np.any(ok & (corr > 0.5 * np.sqrt(np.maximum(energy, 1e-300) * ea))):
-            return True
-    return False
+        if np.any(ok):
+            best = max(best, float(np.max(corr[ok] / np.sqrt(np.maximum(energy[ok], 1e-300) * ea))))
+    return best
 
 
-def _onset(x: np.ndarray, cs: int, ge: int, cfg: EngineConfig) -> bool:
-    """True when the signal right after the event stays much louder than before it: a plosive
-    or note onset, whereas a click (even one just before an onset) lets the signal fall back
-    to its earlier level once its tail is over."""
-    before = x[max(0, cs - cfg.onset_win):max(0, cs - cfg.onset_gap)]
+def _level_db(a: np.ndarray) -> float:
+    return 10.0 * math.log10(float(a @ a) / max(1, len(a)) + 1e-20)
+
+
+def _onset_db(x: np.ndarray, cs: int, ge: int, cfg: EngineConfig) -> float:
+    """Level right after the event over the level before it, in dB (a plosive or a note onset
+    stays loud; a click, even one just before an onset, lets the signal fall back)."""
+    before = x[max(0, cs - cfg.onset_window_samples):max(0, cs - cfg.onset_gap_samples)]
     # 1-11 ms after the grown span (which already covers the click's tail)
-    after = x[ge + cfg.onset_gap // 3:ge + cfg.onset_gap // 3 + cfg.onset_win // 4]
-    if len(before) < cfg.onset_gap or len(after) < cfg.onset_gap:
-        return False
-    eb = float(np.mean(before * before))
-    ea = float(np.mean(after * after))
-    return ea > _ONSET_RATIO * eb + 1e-12
+    a0 = ge + cfg.onset_gap_samples // 3
+    after = x[a0:a0 + cfg.onset_window_samples // 4]
+    if len(before) < cfg.onset_gap_samples or len(after) < cfg.onset_gap_samples:
+        return 0.0
+    return _level_db(after) - _level_db(before)
 
 
-# 13 dB: tuned on the benchmark (plosives of the alsa prompts vs clicks placed before speech)
-_ONSET_RATIO = 20.0
-# Post-restoration check (tuned on the benchmark): an event whose removal whitens the prediction
-# error by less than _WHITEN_MIN_DB and after which the signal is more than _RISE_MAX_DB louder
-# than before it is kept as it is. Real clicks nearly always whiten by far more. The false events
-# of the benchmark's clean speech sit at 12-18 dB whitening and 8-20 dB rise; 6 dB rather than a
-# tighter 9 dB leaves them a margin on both features, for about 0.1 dB of keyboard-click gain.
+# Post-restoration check (tuned on the training split): an event whose removal whitens the
+# prediction error by less than _WHITEN_MIN_DB and after which the signal is more than
+# _RISE_MAX_DB louder than before it is kept as it is. Real clicks nearly always whiten by far more.
 _WHITEN_MIN_DB = 20.0
 _RISE_MAX_DB = 6.0
+# ... unless the verifier is this sure of it (recorded key clicks ring, so they whiten little)
+_CONFIDENT = 0.5
 
 
 def _rise_db(x: np.ndarray, s: int, e: int, lo: int, hi: int, cfg: EngineConfig) -> float:
     """Level of the 5 ms after a span over the level of the 5 ms before it."""
-    w = cfg.rise_win
-    before = x[max(lo, s - w):s]
-    after = x[e:min(hi, e + w)]
-    eb = float(before @ before) / max(1, len(before))
-    ea = float(after @ after) / max(1, len(after))
-    return 10.0 * math.log10((ea + 1e-20) / (eb + 1e-20))
+    w = cfg.rise_window_samples
+    return _level_db(x[e:min(hi, e + w)]) - _level_db(x[max(lo, s - w):s])
 
 
-def detect_cores(x: np.ndarray, cfg: EngineConfig) -> list[tuple[int, int, int, int]]:
-    """Suspicious events as ``(start, stop, grown_start, grown_stop)`` indices into ``x``.
+class Event(NamedTuple):
+    """An impulsive event found by the candidate stage, as indices into the analysed array.
 
-    ``[start, stop)`` groups the samples above the threshold (its length decides whether the
-    event is short enough to be a click); the grown span adds the neighbouring samples above a
-    lower threshold, which is what gets restored. Events
-    that look like the signal's own transients (glottal pulses, onsets) are dropped.
+    Attributes
+    ----------
+    start, stop : int
+        The core: the samples whose prediction error exceeds the candidate threshold
+        (its length decides whether the event is short enough to be a click).
+    grown_start, grown_stop : int
+        The core grown over neighbours above the lower hysteresis threshold (the click's attack
+        and decaying tail); this is what gets restored.
+    features : numpy.ndarray
+        What the verifier judges the event by, in the order of ``verifier.FEATURE_NAMES``.
+    strong_samples : int
+        Length of the part of the core above the user's own threshold (``detection_mult``
+        times the scale); 0 for an event that never reaches it. This, not the looser core,
+        is what ``click_len`` limits.
+    probability : float
+        The verifier's probability that the event is a click (NaN before verification).
+    """
+
+    start: int
+    stop: int
+    grown_start: int
+    grown_stop: int
+    features: np.ndarray
+    strong_samples: int = 0
+    probability: float = float("nan")
+
+
+def _features(x: np.ndarray, err: np.ndarray, ef: np.ndarray, scale: np.ndarray, off: int, cs: int, ce: int,
+              gs: int, ge: int, neighbours: int, cfg: EngineConfig) -> np.ndarray:
+    """Per-event features (indices ``cs..ge`` into ``err``; ``x`` is offset by ``off``)."""
+    ms = cfg.sample_rate_hz / 1000.0
+    ratio = err[cs:ce] / scale[cs:ce]
+    peak_db = 20.0 * math.log10(float(ratio.max()) / cfg.detection_mult + 1e-12)
+    energy_db = 10.0 * math.log10(float(np.mean(ratio * ratio)) + 1e-12)
+    fill = float(np.mean(ratio > cfg.candidate_mult))
+    w = cfg.context_window_samples
+    xs, xe = gs + off, ge + off
+    ctx = np.concatenate((x[max(0, xs - w):xs], x[xe:xe + w]))
+    span = x[xs:xe]
+    ctx_db = _level_db(ctx)
+    crest_db = 20.0 * math.log10(float(np.max(np.abs(span))) + 1e-10) - ctx_db
+    hf_db = _level_db(np.diff(x[max(0, xs - 1):xe])) - _level_db(np.diff(ctx)) if len(ctx) > 2 else 0.0
+    pred_db = 20.0 * math.log10(float(np.median(scale[max(0, cs - w):ce + w])) + 1e-10) - ctx_db
+    lo = max(0, xs - cfg.rise_window_samples)
+    rise = _level_db(x[xe:xe + cfg.rise_window_samples]) - _level_db(x[lo:xs])
+    return np.array([
+        peak_db,
+        math.log((ce - cs) / ms + 0.05),
+        math.log((ge - gs) / ms + 0.05),
+        _pitch_similarity(ef, cs, ce, cfg),
+        float(np.clip(_onset_db(x, cs + off, ge + off, cfg), -40.0, 40.0)),
+        float(np.clip(rise, -40.0, 40.0)),
+        energy_db,
+        fill,
+        float(np.clip(pred_db, -60.0, 20.0)),
+        float(np.clip(hf_db, -40.0, 60.0)),
+        float(np.clip(crest_db, -20.0, 80.0)),
+        math.log1p(neighbours),
+    ])
+
+
+def find_events(x: np.ndarray, cfg: EngineConfig) -> list[Event]:
+    """Every candidate event of ``x`` with its features (the high-recall stage).
+
+    A candidate is a group of samples whose two-sided prediction error exceeds
+    ``cfg.candidate_mult`` times the local robust scale (groups closer than
+    ``merge_gap_samples`` merge). Each is grown by hysteresis over its neighbours above
+    ``grow_threshold_ratio * detection_mult`` times the scale, bridging short dips at the error's
+    zero crossings, so the restored span covers a click's attack and decaying tail.
     """
     m = detection_margin(cfg)
     need = len(x) - 2 * m
     if need <= 0:
         return []
-    frames = -(-need // cfg.frame)
-    pad = frames * cfg.frame - need
+    frames = -(-need // cfg.detect_frame_samples)
+    pad = frames * cfg.detect_frame_samples - need
     xp = _pad_edges(x, 0, pad)
     err, ef, off = prediction_errors(xp, cfg)
     err = err[:need]
-    thr = cfg.detection_mult * local_scale(err, cfg)
-    idx = np.flatnonzero(err > thr)
+    scale = local_scale(err, cfg)
+    idx = np.flatnonzero(err > cfg.candidate_mult * scale)
     if idx.size == 0:
         return []
-    breaks = np.flatnonzero(np.diff(idx) > cfg.gap)
+    breaks = np.flatnonzero(np.diff(idx) > cfg.merge_gap_samples)
     starts = np.concatenate(([idx[0]], idx[breaks + 1]))
     stops = np.concatenate((idx[breaks], [idx[-1]])) + 1
-    # hysteresis: grow each core over the neighbouring samples above a lower threshold (the
-    # attack and the decaying tail of a click), bridging short dips at the error's zero crossings
-    low = err > cfg.low_ratio * thr
-    bridge = cfg.bridge
+    low = err > cfg.grow_threshold_ratio * cfg.detection_mult * scale
+    bridge = cfg.bridge_samples
     low = maximum_filter1d(low.astype(np.uint8), size=2 * bridge + 1).astype(bool)
     edges = np.flatnonzero(np.diff(np.concatenate(([False], low, [False])).astype(np.int8)))
     run_lo, run_hi = edges[0::2], edges[1::2]
-    cores = []
-    for cs, ce in zip(starts.tolist(), stops.tolist(), strict=True):
-        if _periodic(ef, cs, ce, cfg):
-            continue
+    near = int(0.05 * cfg.sample_rate_hz)
+    counts = np.searchsorted(starts, starts + near) - np.searchsorted(starts, starts - near) - 1
+    strong = np.flatnonzero(err > cfg.detection_mult * scale)
+    events = []
+    for cs, ce, nb in zip(starts.tolist(), stops.tolist(), counts.tolist(), strict=True):
         k = int(np.searchsorted(run_lo, cs, side="right")) - 1
         gs, ge = cs, ce
         if k >= 0 and run_hi[k] >= ce:
-            reach = min(cfg.max_core, cfg.grow_base + cfg.grow_factor * (ce - cs))
+            reach = min(cfg.max_core_samples, cfg.grow_base_samples + cfg.grow_factor * (ce - cs))
             gs = max(int(run_lo[k]) + bridge, cs - reach)
             ge = min(int(run_hi[k]) - bridge, ce + reach)
         gs, ge = min(gs, cs), max(ge, ce)
-        if _onset(x, cs + off, ge + off, cfg):
-            continue
-        cores.append((cs + off, ce + off, gs + off, ge + off))
-    return cores
+        feats = _features(x, err, ef, scale, off, cs, ce, gs, ge, nb, cfg)
+        i0, i1 = np.searchsorted(strong, cs), np.searchsorted(strong, ce)
+        n_strong = int(strong[i1 - 1] - strong[i0] + 1) if i1 > i0 else 0
+        events.append(Event(cs + off, ce + off, gs + off, ge + off, feats, n_strong))
+    return events
+
+
+def detect_events(x: np.ndarray, cfg: EngineConfig) -> list[Event]:
+    """The candidates of :func:`find_events` that the learned verifier takes for clicks."""
+    events = find_events(x, cfg)
+    if not events:
+        return []
+    p, threshold = verifier.score(np.stack([e.features for e in events]))
+    return [e._replace(probability=float(q)) for e, q in zip(events, p.tolist(), strict=True) if q >= threshold]
 
 
 # --------------------------------------------------------------------------------------------
@@ -489,7 +518,7 @@ def restore_span(y: np.ndarray, s: int, e: int, cfg: EngineConfig, lo: int = 0, 
     that energy a lot, whereas a transient of the signal itself is only moderately unlikely.
     """
     hi = len(y) if hi is None else hi
-    p = cfg.order_restore
+    p = cfg.restore_order
     vl = vr = 0
     if s - lo < p:
         s, vl = lo, p
@@ -498,10 +527,10 @@ def restore_span(y: np.ndarray, s: int, e: int, cfg: EngineConfig, lo: int = 0, 
     n_obs = e - s
     if n_obs <= 0:
         return None
-    left = y[max(lo, s - cfg.context):s]
-    right = y[e:min(hi, e + cfg.context)]
-    c, sig2 = fit_ar([left, right], p, cfg.sample_rate)
-    sig2 *= _PRIOR_SCALE_LONG if n_obs > cfg.sample_rate // 1000 else _PRIOR_SCALE_SHORT
+    left = y[max(lo, s - cfg.restore_context_samples):s]
+    right = y[e:min(hi, e + cfg.restore_context_samples)]
+    c, sig2 = fit_ar([left, right], p, cfg.sample_rate_hz)
+    sig2 *= _PRIOR_SCALE_LONG if n_obs > cfg.sample_rate_hz // 1000 else _PRIOR_SCALE_SHORT
 
     n_unk = vl + n_obs + vr
     total = p + n_unk + p
@@ -520,17 +549,17 @@ def restore_span(y: np.ndarray, s: int, e: int, cfg: EngineConfig, lo: int = 0, 
 
     obs = y[s:e]
     o0 = vl
-    q = cfg.order_click
-    smooth = max(3, int(round(cfg.sample_rate * 0.0003))) | 1
+    q = cfg.click_model_order
+    smooth = max(3, int(round(cfg.sample_rate_hz * 0.0003))) | 1
     box = np.ones(smooth)
     # short impulses: the first click model is as good as it gets (refining cost 0.6 dB on vinyl)
-    rounds = refine + 1 if n_obs > cfg.sample_rate // 1000 else 1
+    rounds = refine + 1 if n_obs > cfg.sample_rate_hz // 1000 else 1
     for _ in range(rounds):
         d = obs - x[o0:o0 + n_obs]
         if n_obs <= q + 2:
             b = np.ones(1)
         else:
-            b, _ = fit_ar([d], q, cfg.sample_rate, need_var=False)
+            b, _ = fit_ar([d], q, cfg.sample_rate_hz, need_var=False)
         u = np.convolve(d, b)
         # centred moving average (zero outside), cheaper than ndimage's filter for short spans
         g2 = np.convolve(u * u, box)[smooth // 2:smooth // 2 + len(u)] * (1.0 / smooth)
@@ -586,6 +615,40 @@ def _blas_controller() -> ThreadpoolController:
     return ThreadpoolController()
 
 
+def _tail_end(x: np.ndarray, gs: int, ge: int, hi: int, cfg: EngineConfig) -> int:
+    """End of a click's decaying tail after its detected span ``[gs, ge)``.
+
+    A resonant tail (a key's ringing) is well predicted by the AR detector, so the prediction
+    error misses it, yet it is still the click's. The span is extended by 1 ms blocks while
+    their level stays 6 dB or more above the level before the click and does not rise by 3 dB, up to
+    ``max_core_samples`` from the span's start; a block louder than the one before it is
+    the signal's own (an onset) and ends the tail.
+    """
+    step = max(1, cfg.tail_block_samples)
+    if ge - gs < step:
+        return ge  # an impulse (vinyl tick) has no ringing tail worth the longer gap
+    pre = x[max(0, gs - cfg.rise_window_samples * 2):max(0, gs - step)]
+    if len(pre) < step:
+        return ge
+    floor = _level_db(pre) + 6.0
+    limit = min(hi, gs + cfg.max_core_samples)
+    e = ge
+    last = _level_db(x[max(gs, ge - step):ge])
+    while e + step <= limit:
+        level = _level_db(x[e:e + step])
+        if level < floor or level > last + 3.0:
+            break
+        last = min(last, level)
+        e += step
+    return e
+
+
+def _no_louder(vals: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """Scale a restoration down when it holds more energy than the samples it replaces."""
+    ev, eo = float(vals @ vals), float(observed @ observed)
+    return vals * math.sqrt(eo / ev) if ev > eo > 0 else vals
+
+
 class Declicker:
     """Streaming click removal for one signal of any channel count.
 
@@ -617,7 +680,7 @@ class Declicker:
         self._end = 0
         self._committed = 0
         self._carry = [0] * self.channels
-        self.report = DeclickReport(sample_rate=self.cfg.sample_rate, frames=0, channels=self.channels)
+        self.report = DeclickReport(sample_rate=self.cfg.sample_rate_hz, frames=0, channels=self.channels)
 
     def push(self, block: np.ndarray) -> np.ndarray:
         block = np.asarray(block)
@@ -632,8 +695,8 @@ class Declicker:
         self._end += len(block)
         out = []
         cfg = self.cfg
-        while self._end - self._committed >= cfg.hop + cfg.lookaround:
-            out.append(self._process(self._committed, self._committed + cfg.hop, final=False))
+        while self._end - self._committed >= cfg.hop_samples + cfg.lookaround_samples:
+            out.append(self._process(self._committed, self._committed + cfg.hop_samples, final=False))
         return np.concatenate(out) if out else self._raw[:0].copy()
 
     def finish(self) -> np.ndarray:
@@ -650,36 +713,39 @@ class Declicker:
 
     def _process_block(self, c0: int, c1: int, final: bool) -> np.ndarray:
         cfg = self.cfg
-        w0 = max(0, c0 - cfg.lookaround)
-        w1 = self._end if final else min(self._end, c1 + cfg.lookaround)
-        before = max(0, cfg.lookaround - c0) if c0 - cfg.lookaround < 0 else 0
-        after = cfg.lookaround if final else 0
-        for ch in range(self.channels):
+        w0 = max(0, c0 - cfg.lookaround_samples)
+        w1 = self._end if final else min(self._end, c1 + cfg.lookaround_samples)
+        before = max(0, cfg.lookaround_samples - c0) if c0 - cfg.lookaround_samples < 0 else 0
+        after = cfg.lookaround_samples if final else 0
+        # a signal shorter than the models' context (40 ms) is all edge: nothing can be told
+        # from it, so it is passed through untouched
+        too_short = final and self._end < 2 * cfg.restore_context_samples
+        for ch in range(0 if too_short else self.channels):
             real = self._work[w0 - self._base:w1 - self._base, ch]
             xw = _pad_edges(real, before, after)
             lo, hi = before, before + len(real)
             origin = w0 - before  # absolute frame of xw[0]
             vetoed = -1
             peak = None
-            for cs, ce, gs, ge in detect_cores(xw, cfg):
+            for cs, _ce, gs, ge, _, n_strong, prob in detect_events(xw, cfg):
                 if cs < vetoed:
                     continue
                 a_start = cs + origin
                 if not c0 <= a_start < c1 or cs >= hi:
                     continue
-                if ce - cs > cfg.max_core + cfg.order_detect:
+                if n_strong > cfg.max_core_samples + cfg.detect_order:
                     self.report.skipped_long += 1
                     continue
-                s = max(gs - cfg.pre, lo, self._carry[ch] - origin)
-                e = min(ge + cfg.post_min, hi)
+                s = max(gs - cfg.pad_before_samples, lo, self._carry[ch] - origin)
+                e = min(_tail_end(xw, gs, ge, hi, cfg) + cfg.pad_after_samples, hi)
                 if e <= s:
                     continue
                 res = restore_span(xw, s, e, cfg, lo, hi)
                 if res is None:
-                    self.report.skipped_long += 1
+                    self.report.skipped_unsolved += 1
                     continue
                 vals, s, e, whitening = res
-                if whitening < _WHITEN_MIN_DB and _rise_db(xw, s, e, lo, hi, cfg) > _RISE_MAX_DB:
+                if prob < _CONFIDENT and whitening < _WHITEN_MIN_DB and _rise_db(xw, s, e, lo, hi, cfg) > _RISE_MAX_DB:
                     # the signal is much louder right after the span than right before it and the
                     # "click" fits the signal model fairly well: a plosive burst or a voiced onset
                     self.report.skipped_signal += 1
@@ -689,6 +755,7 @@ class Declicker:
                     # once per block: repairs are clipped to it, so they cannot raise it
                     peak = max(1.0, float(np.max(np.abs(real)))) if self._limits is None else 1.0
                 vals = np.clip(vals, -peak, peak)
+                vals = _no_louder(vals, xw[s:e])
                 xw[s:e] = vals
                 a0, a1 = s + origin, e + origin
                 self._store(ch, a0, a1, vals)
@@ -696,7 +763,7 @@ class Declicker:
                 self.report.clicks.append(Click(ch, a0, a1))
         out = self._raw[c0 - self._base:c1 - self._base].copy()
         self._committed = c1
-        keep_from = max(self._base, c1 - cfg.lookaround)
+        keep_from = max(self._base, c1 - cfg.lookaround_samples)
         self._raw = self._raw[keep_from - self._base:]
         self._work = self._work[keep_from - self._base:]
         self._base = keep_from
@@ -735,7 +802,7 @@ def declick(samples: np.ndarray, sample_rate: int, params: DeclickParams | None 
         raise ParameterError("samples contain NaN or infinity")
     engine = Declicker(sample_rate, data.shape[1], params, data.dtype)
     parts = []
-    step = engine.cfg.hop
+    step = engine.cfg.hop_samples
     for i in range(0, len(data), step):
         parts.append(engine.push(data[i:i + step]))
     parts.append(engine.finish())

@@ -107,19 +107,17 @@ class DeclickReport:
     skipped_long: int = 0
     #: events that looked like the signal's own transients once restored, therefore left alone
     skipped_signal: int = 0
+    #: events whose restoration could not be solved (numerically singular), therefore left alone
+    skipped_unsolved: int = 0
 
     @property
     def clicks_found(self) -> int:
-        return len(self.clicks) + self.skipped_long
+        """Clicks detected, repaired or not (too long, or unsolvable)."""
+        return len(self.clicks) + self.skipped_long + self.skipped_unsolved
 
     @property
     def clicks_repaired(self) -> int:
         return len(self.clicks)
-
-    @property
-    def samples_changed_bound(self) -> int:
-        """Upper bound of samples changed: the total length of the repaired spans."""
-        return sum(c.length for c in self.clicks)
 
 
 @dataclass(frozen=True)

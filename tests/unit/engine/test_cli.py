@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import soundfile as sf
 
@@ -60,11 +62,21 @@ def test_report_writes_png(tmp_path, capsys):
     assert "report written" in capsys.readouterr().out
 
 
-def test_progress_bar_on_long_files(tmp_path, capsys):
+def test_progress_bar_on_long_files_when_stderr_is_a_terminal(tmp_path, capsys, monkeypatch):
     src = _src(tmp_path, seconds=25.0, rate=8000)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     assert main(["clean", str(src), str(tmp_path / "o.wav")]) == 0
     captured = capsys.readouterr()
     assert "declick" in captured.err  # tqdm's description, on stderr
+    assert "clicks found" in captured.out
+
+
+def test_no_progress_bar_when_stderr_is_not_a_terminal(tmp_path, capsys, monkeypatch):
+    src = _src(tmp_path, seconds=25.0, rate=8000)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    assert main(["clean", str(src), str(tmp_path / "o.wav")]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""
     assert "clicks found" in captured.out
 
 

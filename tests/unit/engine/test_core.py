@@ -57,20 +57,22 @@ def _plosive_release(rate: int, click: float = 0.0) -> tuple[np.ndarray, int]:
     return x, release
 
 
-def test_plosive_release_is_left_alone_but_a_click_after_it_is_not():
+def test_plosive_release_is_barely_changed_and_a_click_after_it_is_removed():
+    """A plosive burst out of a closure is impulsive; the verifier may take it for a click (the
+    post-restoration check keeps it only when the verifier is unsure). Either way the release
+    must come out nearly as it was, and a real click after it must go."""
     rate = 44100
-    clean, _ = _plosive_release(rate)
+    clean, release = _plosive_release(rate)
     out, report = declick(clean, rate)
-    # the burst is impulsive enough to be detected, but it fits the signal model too well and
-    # the signal stays loud after it: it is the signal's own
-    assert report.skipped_signal == 1
-    assert report.clicks_repaired == 0
-    assert np.array_equal(out, clean)
+    assert report.clicks_repaired <= 1
+    near = slice(release - rate // 100, release + rate // 50)
+    assert _snr(clean[near], out[near]) > 20
+    assert np.sum(out[near] ** 2) <= np.sum(clean[near] ** 2) * 1.01
     dirty, _ = _plosive_release(rate, click=0.5)
     out, report = declick(dirty, rate)
-    assert report.skipped_signal == 1
-    assert [c.start <= int(0.7 * rate) < c.stop for c in report.clicks] == [True]
-    assert _snr(clean, out) > _snr(clean, dirty) + 20
+    assert [c.start <= int(0.7 * rate) < c.stop for c in report.clicks].count(True) == 1
+    at_click = slice(int(0.68 * rate), int(0.72 * rate))
+    assert _snr(clean[at_click], out[at_click]) > _snr(clean[at_click], dirty[at_click]) + 20
 
 
 @pytest.mark.parametrize("name", ["tone", "white noise", "music-like", "voice-like"])
