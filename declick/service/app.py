@@ -8,9 +8,6 @@ document is silent.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 import logging
 import secrets
 import time
@@ -18,7 +15,6 @@ import uuid
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -26,57 +22,30 @@ from fastapi.openapi.models import HTTPBase as HTTPBaseModel
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security.base import SecurityBase
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from declick.service.codes import MESSAGES, Code
 from declick.service.dispatch import Estimator, Runner
 from declick.service.settings import ServiceSettings
 from declick.service.store import NewTask, TaskStore
-from declick_contract.api import MAX_INPUT_BYTES, Status
+from declick_contract.api import Status
+from declick_contract.basic_auth import AuthenticationFailed, BasicAuthenticator, digest
 from declick_contract.safe_download import UnsafeUrlError, check_link
+from declick_contract.task_request import (
+    MAX_BODY_BYTES,
+    BatchRequest,
+    describe,
+    error_message,
+    validation_code,
+)
 
 log = logging.getLogger("declick.service")
 
-MAX_BODY_BYTES = 64 * 1024
 _MEDIA_TYPES = {"mp3": "audio/mpeg", "wav": "audio/wav"}
 
 
-# models -------------------------------------------------------------------------------------------
-class FileInfo(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    file_size: int = Field(strict=True, ge=1, le=MAX_INPUT_BYTES, description="File size in bytes (at most 50 MB).")
-    file_md5: str = Field(pattern=r"^[0-9a-fA-F]{32}$", description="MD5 of the file, 32 hex digits.")
-    file_time: float = Field(
-        strict=True, ge=0, le=86400 * 7, allow_inf_nan=False, description="Audio duration in seconds."
-    )
-    file_ext: Literal["wav", "mp3"] = Field(description="Format of the input file.")
-
-
-class BatchRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    file_link: str = Field(min_length=1, max_length=4096, description="URL the service downloads the audio from.")
-    file_info: FileInfo
-    detection_mult: float = Field(strict=True, ge=6.0, le=10.0, allow_inf_nan=False, description="6.0 to 10.0.")
-    click_len: int = Field(strict=True, ge=5, le=30, description="Click length in ms, 5 to 30.")
-    file_ext: Literal["mp3", "wav"] = Field(default="mp3", description="Output format, mp3 (default) or wav.")
-    priority: int = Field(strict=True, ge=0, le=9, description="0 is served first, 9 last; then oldest first.")
-
-    @field_validator("file_link")
-    @classmethod
-    def _url_shape(cls, value: str) -> str:
-        try:
-            parts = urlsplit(value)
-            parts.port  # noqa: B018 - raises on a bad port
-        except ValueError:
-            raise ValueError("file_link is not a valid URL") from None
-        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-            raise ValueError("file_link must be an http(s) URL with a host")
-        return value
-
-
+# models (the request models are the contract's: declick_contract.task_request) ----------------------
 class TaskCreated(BaseModel):
     task_id: str
 
@@ -132,31 +101,6 @@ def envelope(code: Code, msg: str = "", data: dict | None = None, status_code: i
     return JSONResponse({"code": int(code), "msg": msg, "data": data or {}}, status_code=status_code, headers=headers)
 
 
-def _error_message(code: Code, detail: str) -> str:
-    return f"{MESSAGES[code]}: {detail}" if detail else MESSAGES[code]
-
-
-def _validation_code(errors: list[dict]) -> Code:
-    codes = set()
-    for error in errors:
-        loc = tuple(error.get("loc", ()))
-        if loc == ("body", "file_info", "file_ext") and error.get("type") == "literal_error":
-            codes.add(Code.UNSUPPORTED_FORMAT)
-        elif loc == ("body", "file_info", "file_size") and error.get("type") == "less_than_equal":
-            codes.add(Code.FILE_TOO_LARGE)
-        else:
-            codes.add(Code.BAD_PARAMETERS)
-    return codes.pop() if len(codes) == 1 else Code.BAD_PARAMETERS
-
-
-def _describe(errors: list[dict]) -> str:
-    parts = []
-    for error in errors[:5]:
-        loc = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
-        parts.append(f"{loc}: {error.get('msg', 'invalid')}")
-    return "; ".join(parts)
-
-
 # auth -----------------------------------------------------------------------------------------------
 class BasicAuth(SecurityBase):
     """Declares HTTP Basic in the OpenAPI document; the check itself is `Service.authenticate`."""
@@ -172,11 +116,6 @@ class BasicAuth(SecurityBase):
 _basic = BasicAuth()
 
 
-def _digest(value: str) -> bytes:
-    # Comparing fixed-length digests keeps compare_digest from leaking the secret's length.
-    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).digest()
-
-
 class Service:
     """Wires settings, the store, the estimator and (optionally) the worker pool together."""
 
@@ -185,28 +124,16 @@ class Service:
         self.store = TaskStore(settings.db_path)
         self.estimator = Estimator(settings, self.store)
         self.runner = Runner(settings, self.store, self.estimator) if start_workers else None
-        self._credentials = [(_digest(k), _digest(v), k) for k, v in settings.credentials.items()]
+        self._authenticator = BasicAuthenticator(settings.credentials)
 
     def authenticate(self, header: str | None) -> str:
         """The appkey of a valid `Authorization: Basic` header, else ApiError(AUTH_FAILED)."""
-        scheme, _, param = (header or "").partition(" ")
-        if scheme.lower() != "basic" or not param.strip():
-            raise ApiError(Code.AUTH_FAILED, "missing Basic credentials", 401)
         try:
-            user, sep, password = base64.b64decode(param.strip(), validate=True).decode("utf-8").partition(":")
-        except (binascii.Error, UnicodeDecodeError, ValueError):
-            raise ApiError(Code.AUTH_FAILED, "malformed Basic credentials", 401) from None
-        if not sep:
-            raise ApiError(Code.AUTH_FAILED, "malformed Basic credentials", 401)
-        user_digest, password_digest = _digest(user), _digest(password)
-        found = None
-        for key_digest, secret_digest, key in self._credentials:  # no early exit: same time for every pair
-            if secrets.compare_digest(key_digest, user_digest) & secrets.compare_digest(secret_digest, password_digest):
-                found = key
-        if found is None:
-            log.warning("authentication failed", extra={"appkey": user[:64]})
-            raise ApiError(Code.AUTH_FAILED, "wrong appkey or appsecret", 401)
-        return found
+            return self._authenticator.authenticate(header)
+        except AuthenticationFailed as exc:
+            if exc.appkey:
+                log.warning("authentication failed", extra={"appkey": exc.appkey})
+            raise ApiError(Code.AUTH_FAILED, str(exc), 401) from None
 
     def check_link(self, url: str) -> None:
         """Refuse links the worker would refuse anyway, without resolving names (no network here)."""
@@ -271,19 +198,19 @@ def create_app(settings: ServiceSettings, *, start_workers: bool = True) -> Fast
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
         headers = {"WWW-Authenticate": 'Basic realm="declick"'} if exc.http_status == 401 else None
-        return envelope(exc.code, _error_message(exc.code, exc.detail), status_code=exc.http_status, headers=headers)
+        return envelope(exc.code, error_message(exc.code, exc.detail), status_code=exc.http_status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = list(exc.errors())
-        return envelope(_validation_code(errors), _error_message(_validation_code(errors), _describe(errors)))
+        return envelope(validation_code(errors), error_message(validation_code(errors), describe(errors)))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400:  # an unparsable body: a request error like any other, HTTP 200
-            return envelope(Code.BAD_PARAMETERS, _error_message(Code.BAD_PARAMETERS, str(exc.detail)))
+            return envelope(Code.BAD_PARAMETERS, error_message(Code.BAD_PARAMETERS, str(exc.detail)))
         code = Code.NOT_FOUND if exc.status_code == 404 else Code.BAD_PARAMETERS
-        return envelope(code, _error_message(code, str(exc.detail)), status_code=exc.status_code)
+        return envelope(code, error_message(code, str(exc.detail)), status_code=exc.status_code)
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:
@@ -395,7 +322,7 @@ def create_app(settings: ServiceSettings, *, start_workers: bool = True) -> Fast
     def close_task(task_id: str, request: Request) -> JSONResponse:
         token = settings.admin_token
         given = request.headers.get("Authorization", "")
-        if not token or not secrets.compare_digest(_digest(given), _digest(f"Bearer {token}")):
+        if not token or not secrets.compare_digest(digest(given), digest(f"Bearer {token}")):
             return envelope(Code.NOT_FOUND, MESSAGES[Code.NOT_FOUND], status_code=404)
         task = service.store.get(task_id)
         if task is None:
