@@ -28,6 +28,7 @@ FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
 HANDLER_PACKAGE = "declick_pipeline.handlers"
 MIB = 1024 * 1024
 
+
 def retention_days(days: int) -> logs.RetentionDays:
     """The RetentionDays member for a number of days (the enum lists them in ascending order)."""
     members = [member for member in logs.RetentionDays if member.name != "INFINITE"]
