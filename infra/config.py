@@ -179,7 +179,9 @@ class StackConfig(BaseModel):
     @model_validator(mode="after")
     def _coherent(self) -> StackConfig:
         if self.backend == "vendor" and not self.api_base_url:
-            raise ConfigError(f"{_key('api_base_url')} is required with {_key('backend')}=vendor")
+            raise ConfigError(
+                f"context key {_key('api_base_url')}: is required with {_key('backend')}=vendor (the default)"
+            )
         if self.backend == "engine" and self.api_secret_arn:
             raise ConfigError(
                 f"{_key('api_secret_arn')} is for the vendor's credentials; with {_key('backend')}=engine the "

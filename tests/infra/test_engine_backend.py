@@ -223,7 +223,7 @@ def test_the_vendor_backend_deploys_no_engine(tmp_path):
 
 def test_backend_switch_validation():
     assert load_config({"declick:backend": "engine"}).api_base_url is None
-    with pytest.raises(ConfigError, match="apiBaseUrl is required with declick:backend=vendor"):
+    with pytest.raises(ConfigError, match="context key declick:apiBaseUrl: is required with declick:backend=vendor"):
         load_config({})
     arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:vendor-AbCdEf"
     with pytest.raises(ConfigError, match="generates and shares its own"):
