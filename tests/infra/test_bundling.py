@@ -98,7 +98,6 @@ def test_function_code_asset_ships_the_contract_package(synthesized):
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("declick_contract"):
                 imported.add(node.module)
     assert "declick_contract.api" in imported
-
     def shipped(module: str) -> bool:
         path = asset / module.replace(".", "/")
         return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
