@@ -6,8 +6,8 @@ the engine (declick_engine_backend.handlers.work), results in a private S3 bucke
 presigned links. The Basic-auth pair is generated into Secrets Manager and read by both the
 pipeline and the API, so nobody ever types it.
 
-Worker limits come from measurement, not hope: `worker_limits` turns the engine's measured cost
-per audio second (bench/results/service.md) into the longest audio one invocation finishes
+Worker limits come from measurement, not hope: `worker_limits` turns the worker's measured cost
+per audio second (bench/results/engine_backend.md) into the longest audio one invocation finishes
 inside Lambda's 15 minutes with margin; longer audio is refused when the task is created.
 """
 
@@ -46,12 +46,17 @@ ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS_DIR = ROOT / "functions"
 MIB = 1024 * 1024
 
-# Engine wall seconds per audio second, MP3 output (decode + declick + encode), one worker process:
-# 0.9 s of CPU per audio minute in bench/results/service.md. WAV output costs less (0.4 s).
-MEASURED_SECONDS_PER_AUDIO_SECOND = 0.9 / 60
-# A Lambda vCPU is not the bench machine's core, and a task's audio may be harder than the
-# bench's: plan for half the measured speed.
+# CPU seconds of the whole worker job (download, verify, decode, declick, MP3 encode) per audio second,
+# measured on a 50 MB 44.1 kHz stereo WAV with MP3 output, the costliest common case (MP3 encoding is
+# most of it): bench/results/engine_backend.md, section 2. CPU rather than wall time, because the bench
+# machine is shared and a Lambda's vCPU is its own.
+MEASURED_SECONDS_PER_AUDIO_SECOND = 0.0638
+# Cost grows with samples, not seconds: the API only knows the duration, so plan for 48 kHz stereo.
+WORST_SAMPLE_RATE_SCALE = 48_000 / 44_100
+# A Lambda vCPU is not the bench machine's core, and a task's audio may be harder than the bench's:
+# plan for half the measured speed.
 SPEED_SAFETY_FACTOR = 2.0
+PLANNED_SECONDS_PER_AUDIO_SECOND = MEASURED_SECONDS_PER_AUDIO_SECOND * WORST_SAMPLE_RATE_SCALE * SPEED_SAFETY_FACTOR
 WORKER_TIMEOUT_SECONDS = 900  # Lambda's maximum
 # Start-up, decoding probe, result upload and bookkeeping, on top of the download's own limit.
 WORKER_OVERHEAD_SECONDS = 120
@@ -76,7 +81,7 @@ def worker_limits(config: StackConfig) -> WorkerLimits:
     budget = WORKER_TIMEOUT_SECONDS - config.download_timeout_seconds - WORKER_OVERHEAD_SECONDS
     if budget <= 60:
         raise ValueError("declick:downloadTimeoutSeconds leaves the engine worker no time to run")
-    by_time = budget / (MEASURED_SECONDS_PER_AUDIO_SECOND * SPEED_SAFETY_FACTOR)
+    by_time = budget / PLANNED_SECONDS_PER_AUDIO_SECOND
     # /tmp holds the input and the result: cap the audio so a WAV result of it fits too.
     scratch_bytes = (MAX_EPHEMERAL_MB - 512) * MIB - config.max_input_bytes
     by_disk = scratch_bytes / _WORST_WAV_BYTES_PER_SECOND
@@ -234,7 +239,7 @@ class EngineBackend(Construct):
             "ENGINE_RECORD_RETENTION_SECONDS": str(7 * 86_400),
             "ENGINE_MIN_WAIT_SECONDS": str(config.wait_min_seconds),
             "ENGINE_MAX_WAIT_SECONDS": str(config.wait_max_seconds),
-            "ENGINE_INITIAL_SECONDS_PER_AUDIO_SECOND": repr(MEASURED_SECONDS_PER_AUDIO_SECOND * SPEED_SAFETY_FACTOR),
+            "ENGINE_INITIAL_SECONDS_PER_AUDIO_SECOND": repr(PLANNED_SECONDS_PER_AUDIO_SECOND),
         }
         for band in BANDS:
             environment[f"ENGINE_QUEUE_{band.upper()}_URL"] = self.queues[band].queue_url

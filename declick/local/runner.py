@@ -203,7 +203,10 @@ class LocalPipeline:
         from declick.local.http_api import ApiGatewayServer
 
         aws = self.emulator
-        name = aws.function_by_handler(f"{ENGINE_PACKAGE}.handlers.api").name
+        try:
+            name = aws.function_by_handler(f"{ENGINE_PACKAGE}.handlers.api").name
+        except KeyError:
+            raise RuntimeError("the template has no engine backend (synth with declick:backend=engine)") from None
         gateway = ApiGatewayServer(lambda event: aws.runtime.invoke(name, event), port)
         gateway.start()
         return gateway
