@@ -1,4 +1,5 @@
-"""What a worker process does with one task: fetch, verify, clean, write the result.
+"""The service's worker processes: each answers jobs from the scheduler with `declick.jobs.run_job`
+(fetch, verify, clean, write the result), the same job code the engine backend's worker Lambda runs.
 
 This module runs inside spawned worker processes. It is kept free of heavy imports at module
 level so that the thread-count variables below are set before numpy loads: the pool already

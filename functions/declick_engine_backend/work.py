@@ -85,7 +85,8 @@ def process(
     if not table.complete(task_id, key, settings.result_ttl_seconds):
         # Declared timed out meanwhile: the result will never be handed out.
         s3.delete_object(Bucket=settings.results_bucket, Key=key)
-        return table.get(task_id).status if table.get(task_id) else None
+        current = table.get(task_id)
+        return current.status if current is not None else None
     table.learn(task.output_ext, answer["audio_seconds"], answer["engine_seconds"])
     log.info(
         "task complete",
