@@ -230,3 +230,12 @@ def test_backend_switch_validation():
         load_config({"declick:backend": "engine", "declick:apiSecretArn": arn})
     with pytest.raises(ConfigError, match="declick:backend"):
         load_config({"declick:backend": "vendor-x", "declick:apiBaseUrl": "https://api.example.com"})
+
+
+def test_a_longer_download_limit_leaves_less_audio():
+    default = worker_limits(load_config({"declick:backend": "engine"})).max_audio_seconds
+    slower = worker_limits(
+        load_config({"declick:backend": "engine", "declick:downloadTimeoutSeconds": 600})
+    ).max_audio_seconds
+    assert slower < default
+    assert slower * PLANNED_SECONDS_PER_AUDIO_SECOND <= WORKER_TIMEOUT_SECONDS - 600 - 120
