@@ -275,7 +275,7 @@ def write_markdown(args: Any, runs: list[dict[str, Any]], workers: list[dict[str
         "Peak memory stays far below the worker's 2048 MB (the engine streams blocks); 2048 MB is chosen for CPU",
         "(more than one full vCPU), not memory. Worker dependencies layer (numpy, scipy, soundfile, Powertools,",
         f"pydantic; `functions/engine-requirements.txt` built by `infra/bundling.py`): {layer_mb} unzipped, under",
-        "Lambda's 250 MB limit for function + layers (the worker's own code is ~0.3 MB).",
+        f"Lambda's 250 MB limit for function + layers (the worker's own code: {code_mb():.2f} MB).",
         "",
         "## 3. Limits, cost per audio hour, throughput (model)",
         "",
@@ -327,6 +327,13 @@ def write_markdown(args: Any, runs: list[dict[str, Any]], workers: list[dict[str
         "",
     ]
     return "\n".join(lines)
+
+
+def code_mb() -> float:
+    """Size of the worker's code asset (handlers, contract, engine) as the stack stages it."""
+    from infra.engine_backend import stage_worker_code
+
+    return sum(p.stat().st_size for p in stage_worker_code().rglob("*") if p.is_file()) / 1024 / 1024
 
 
 def layer_size() -> str:
