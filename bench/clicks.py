@@ -71,22 +71,16 @@ def make_click(kind: str, sample_rate: int, rng: np.random.Generator) -> np.ndar
     return _MAKERS[kind](sample_rate, rng)
 
 
-def corrupt(
-    clean: np.ndarray,
-    sample_rate: int,
-    kind: str,
-    level_db: float,
-    rng: np.random.Generator,
-    rate_per_s: float = 2.0,
-    min_gap_s: float = 0.06,
-) -> tuple[np.ndarray, np.ndarray, list[PlacedClick]]:
+def corrupt(clean: np.ndarray, sample_rate: int, kind: str, level_db: float, rng: np.random.Generator,
+                   rate_per_s: float = 2.0, min_gap_s: float = 0.06) -> tuple[np.ndarray, np.ndarray,
+                                                                            list[PlacedClick]]:
     """Add clicks of one kind at random, non-overlapping places of a mono float signal.
 
     Keyboard clicks come in press/release pairs 40-150 ms apart. Returns the corrupted signal,
     the clean reference (both scaled down together if the sum would clip) and the true spans.
     """
     n = len(clean)
-    rms = float(np.sqrt(np.mean(clean**2))) or 1e-3
+    rms = float(np.sqrt(np.mean(clean ** 2))) or 1e-3
     peak = rms * 10 ** (level_db / 20)
     noise = np.zeros(n)
     spans: list[PlacedClick] = []
@@ -96,17 +90,18 @@ def corrupt(
     positions = rng.permutation(np.arange(edge, n - edge)) if n > 2 * edge else np.array([], dtype=int)
     taken: list[tuple[int, int]] = []
     groups = 0
-    for pos in positions[: count * 20]:
+    for pos in positions[:count * 20]:
         if groups >= count:
             break
         starts = [int(pos)]
         if kind == "keyboard":
             starts.append(int(pos + rng.uniform(0.04, 0.15) * sample_rate))
         made = [(g, make_click(kind, sample_rate, rng) * peak * rng.uniform(0.7, 1.0)) for g in starts]
-        if any(g + len(c) + edge > n or any(g - gap < b and g + len(c) + gap > a for a, b in taken) for g, c in made):
+        if any(g + len(c) + edge > n or any(g - gap < b and g + len(c) + gap > a for a, b in taken)
+               for g, c in made):
             continue
         for g, click in made:
-            noise[g : g + len(click)] += click
+            noise[g:g + len(click)] += click
             taken.append((g, g + len(click)))
             spans.append(PlacedClick(kind, g, g + len(click)))
         groups += 1
@@ -130,7 +125,7 @@ def voice_like(sample_rate: int, seconds: float, rng: np.random.Generator) -> np
     phase = np.cumsum(f0 / sample_rate)
     # smooth glottal flow derivative-like pulses rather than ideal impulses
     saw = phase % 1.0
-    source = np.exp(-(((saw - 0.6) / 0.08) ** 2)) - np.exp(-(((saw - 0.75) / 0.05) ** 2)) * 1.2
+    source = np.exp(-((saw - 0.6) / 0.08) ** 2) - np.exp(-((saw - 0.75) / 0.05) ** 2) * 1.2
     source += 0.02 * rng.standard_normal(n)
     # one all-pole filter per vowel, cross-faded smoothly (switching coefficients under a running
     # filter state would itself make clicks)
@@ -173,10 +168,10 @@ def synth_music(sample_rate: int, seconds: float, rng: np.random.Generator) -> n
             f = 440.0 * 2 ** ((midi - 69) / 12)
             vib = 1 + 0.003 * np.sin(2 * np.pi * 5.5 * t)
             phase = 2 * np.pi * np.cumsum(f * vib) / sample_rate
-            tone = sum((0.6**h) * np.sin((h + 1) * phase) for h in range(6) if (h + 1) * f < 0.45 * sample_rate)
+            tone = sum((0.6 ** h) * np.sin((h + 1) * phase) for h in range(6) if (h + 1) * f < 0.45 * sample_rate)
             attack = np.minimum(1.0, t / rng.uniform(0.005, 0.03))
             env = attack * np.exp(-t / rng.uniform(0.2, 0.8))
-            out[start : start + length] += 0.15 * tone * env
+            out[start:start + length] += 0.15 * tone * env
         t_note += dur
     out += 1e-4 * rng.standard_normal(n)
     return 0.5 * out / (np.max(np.abs(out)) + 1e-12)

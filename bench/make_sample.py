@@ -22,10 +22,8 @@ import soundfile as sf
 from bench.clicks import corrupt
 
 ROOT = Path(__file__).resolve().parent.parent
-TEXT = (
-    "Hello, and welcome to the declick demo. I am typing notes while I talk, "
-    "so every key press and release leaves a sharp click in this recording."
-)
+TEXT = ("Hello, and welcome to the declick demo. I am typing notes while I talk, "
+        "so every key press and release leaves a sharp click in this recording.")
 SEED = 20261125
 
 
@@ -34,7 +32,8 @@ def speech(text: str = TEXT) -> tuple[np.ndarray, int]:
         raise SystemExit("espeak-ng is needed: apt-get install espeak-ng")
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "speech.wav"
-        subprocess.run(["espeak-ng", "-v", "en-us", "-s", "160", "-w", str(wav), text], check=True, capture_output=True)
+        subprocess.run(["espeak-ng", "-v", "en-us", "-s", "160", "-w", str(wav), text], check=True,
+                       capture_output=True)
         x, rate = sf.read(str(wav))
     return x, rate
 
@@ -51,10 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     sf.write(str(out), pcm, rate, subtype="PCM_16")
-    print(
-        f"wrote {out}: {len(pcm) / rate:.2f} s, {rate} Hz mono, {out.stat().st_size} bytes, "
-        f"{len(clicks)} keyboard clicks at samples {[c.start for c in clicks]}"
-    )
+    print(f"wrote {out}: {len(pcm) / rate:.2f} s, {rate} Hz mono, {out.stat().st_size} bytes, "
+          f"{len(clicks)} keyboard clicks at samples {[c.start for c in clicks]}")
     return 0
 
 
