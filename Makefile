@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test lint unit infra e2e demo synth bench clean bench-deps bench-peers corpus train
+.PHONY: venv test lint unit infra e2e demo demo-engine synth bench clean bench-deps bench-peers corpus train
 
 venv: $(STAMP)
 
@@ -32,6 +32,10 @@ e2e: venv
 
 demo: venv
 	$(BIN)/declick local run samples/keyboard_speech.wav --out out --report out/before_after.png
+
+# The same, with the engine backend deployed by the stack (-c declick:backend=engine) instead of the service.
+demo-engine: venv
+	$(BIN)/declick local run samples/keyboard_speech.wav --backend engine --out out/engine
 
 synth: venv
 	$(BIN)/python app.py

@@ -82,12 +82,12 @@ def prune_layer(target: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def dependencies_layer_code(functions_dir: Path) -> lambda_.Code:
-    """Layer code: only ``requirements.txt`` is the source, so edits to handlers do not rebuild it."""
-    requirements = functions_dir / "requirements.txt"
+def dependencies_layer_code(functions_dir: Path, requirements_file: str = "requirements.txt") -> lambda_.Code:
+    """Layer code: only the requirements files are the source, so edits to handlers do not rebuild it."""
+    requirements = functions_dir / requirements_file
     return lambda_.Code.from_asset(
         str(functions_dir),
-        exclude=["*", "!requirements.txt"],
+        exclude=["*", *sorted({"!requirements.txt", f"!{requirements_file}"})],
         asset_hash_type=AssetHashType.SOURCE,
         bundling=BundlingOptions(
             image=DockerImage.from_registry(PLACEHOLDER_IMAGE),
@@ -98,6 +98,7 @@ def dependencies_layer_code(functions_dir: Path) -> lambda_.Code:
 
 FUNCTION_CODE_EXCLUDES = [
     "requirements.txt",
+    "*-requirements.txt",
     "**/__pycache__",
     "**/*.pyc",
     "tests",

@@ -85,8 +85,12 @@ class StackConfig(PipelineKnobs):
     # Deployment stage: stack name ``Declick-<stage>``, resource names, ``Stage`` tag.
     stage: str = "dev"
 
-    # Remote API
-    api_base_url: str
+    # Which click-noise API the pipeline uses: the vendor's (api_base_url + the vendor's credentials),
+    # or our engine deployed by this app as a serverless backend (infra/engine_backend.py).
+    backend: Literal["vendor", "engine"] = "vendor"
+
+    # Remote API (vendor backend; with the engine backend the URL and credentials are the stack's own)
+    api_base_url: str | None = None
     api_secret_arn: str | None = None
 
     # Limits
@@ -124,6 +128,16 @@ class StackConfig(PipelineKnobs):
     task_retry_interval_seconds: int = Field(5, ge=1, le=300)
     state_machine_timeout_seconds: int = Field(50_400, ge=300, le=31_536_000)
 
+    # Engine backend (backend=engine only): API stage throttling, worker concurrency per priority band
+    # (0-2, 3-6, 7-9), task deadlines and result lifetime. docs/operations.md, "Engine backend".
+    engine_api_rate_limit: float = Field(50, gt=0, le=10_000)
+    engine_api_burst_limit: int = Field(100, ge=1, le=5_000)
+    engine_workers_high: int = Field(20, ge=2, le=1000)
+    engine_workers_normal: int = Field(10, ge=2, le=1000)
+    engine_workers_low: int = Field(5, ge=2, le=1000)
+    engine_max_queue_seconds: int = Field(21_600, ge=60, le=1_209_600)
+    engine_result_ttl_seconds: int = Field(86_400, ge=300, le=30 * 86_400)
+
     # Subscriptions
     notification_emails: tuple[str, ...] = ()
     ops_emails: tuple[str, ...] = ()
@@ -137,7 +151,9 @@ class StackConfig(PipelineKnobs):
 
     @field_validator("api_base_url")
     @classmethod
-    def _https(cls, value: str) -> str:
+    def _https(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
         parts = urlsplit(value.strip())
         if parts.scheme != "https" or not parts.hostname:
             raise ValueError(f"{value!r} must be an https:// URL with a host")
@@ -176,6 +192,15 @@ class StackConfig(PipelineKnobs):
 
     @model_validator(mode="after")
     def _coherent(self) -> StackConfig:
+        if self.backend == "vendor" and not self.api_base_url:
+            raise ConfigError(
+                f"context key {_key('api_base_url')}: is required with {_key('backend')}=vendor (the default)"
+            )
+        if self.backend == "engine" and self.api_secret_arn:
+            raise ConfigError(
+                f"{_key('api_secret_arn')} is for the vendor's credentials; with {_key('backend')}=engine the "
+                "stack generates and shares its own"
+            )
         if not self.wait_min_seconds <= self.wait_default_seconds <= self.wait_max_seconds:
             raise ConfigError(
                 f"{_key('wait_min_seconds')} <= {_key('wait_default_seconds')} <= {_key('wait_max_seconds')} "
@@ -246,7 +271,8 @@ class StackConfig(PipelineKnobs):
     def lambda_environment(self) -> dict[str, str]:
         """Variables shared by every function (docs/architecture.md, "Environment")."""
         return {
-            "API_BASE_URL": self.api_base_url,
+            # With the engine backend the stack sets the backend's URL (infra/stack.py).
+            "API_BASE_URL": self.api_base_url or "",
             "API_CONNECT_TIMEOUT_SECONDS": _num(self.api_connect_timeout_seconds),
             "API_READ_TIMEOUT_SECONDS": _num(self.api_read_timeout_seconds),
             "API_MAX_RETRIES": str(self.api_max_retries),

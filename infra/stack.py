@@ -13,6 +13,7 @@ from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from infra.config import StackConfig, context_of, load_config
+from infra.engine_backend import EngineBackend, engine_credentials
 from infra.monitoring import Monitoring
 from infra.nag import acknowledge
 from infra.notifications import Notifications
@@ -43,7 +44,19 @@ class DeclickStack(Stack):
             dead_letter_timeout=sizes["report_dead_letter"].timeout,
         )
         self.notifications = Notifications(self, "Notifications", config=self.config)
-        self.api_secret = api_credentials(self, self.config)
+        self.engine_backend: EngineBackend | None = None
+        if self.config.backend == "engine":
+            self.api_secret = engine_credentials(self, self.config)
+            self.engine_backend = EngineBackend(
+                self,
+                "EngineBackend",
+                config=self.config,
+                notifications=self.notifications,
+                credentials=self.api_secret,
+                access_logs_bucket=self.storage.access_logs_bucket,
+            )
+        else:
+            self.api_secret = api_credentials(self, self.config)
         self.pipeline = Pipeline(
             self,
             "Pipeline",
@@ -53,6 +66,9 @@ class DeclickStack(Stack):
             api_secret=self.api_secret,
             sizes=sizes,
         )
+        if self.engine_backend is not None:
+            for function in self.pipeline.functions.values():
+                function.add_environment("API_BASE_URL", self.engine_backend.url)
         self.monitoring = Monitoring(
             self,
             "Monitoring",
@@ -69,7 +85,7 @@ class DeclickStack(Stack):
             ("OutputBucketName", self.storage.output_bucket.bucket_name, "Cleaned results appear here"),
             ("NotificationsTopicArn", self.notifications.topic.topic_arn, "Subscribe for SUCCEEDED/FAILED/REJECTED"),
             ("OpsTopicArn", self.notifications.ops_topic.topic_arn, "Subscribe for operational alarms"),
-            ("ApiSecretArn", self.api_secret.secret_arn, "Put the vendor appkey/appsecret here"),
+            ("ApiSecretArn", self.api_secret.secret_arn, self._secret_description()),
             ("StateMachineArn", self.pipeline.state_machine.state_machine_arn, "Pipeline executions"),
             ("TopicKeyArn", self.notifications.topic_key.key_arn, "KMS key of both topics (for SQS subscribers)"),
             (
@@ -80,6 +96,13 @@ class DeclickStack(Stack):
             ("DashboardName", self.monitoring.dashboard.dashboard_name, "CloudWatch dashboard of this stage"),
         ):
             CfnOutput(self, name, value=value, description=description)
+        if self.engine_backend is not None:
+            CfnOutput(self, "EngineApiUrl", value=self.engine_backend.url, description="The engine backend's API")
+
+    def _secret_description(self) -> str:
+        if self.config.backend == "engine":
+            return "Generated appkey/appsecret shared by the pipeline and the engine backend"
+        return "Put the vendor appkey/appsecret here"
 
     def _acknowledge_cdk_internals(self) -> None:
         """Findings on the singleton Lambda CDK itself adds to configure S3 bucket notifications."""

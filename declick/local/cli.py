@@ -27,6 +27,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="user metadata for every upload, e.g. output-format=wav, detection-mult=7, click-len=12, priority=3",
     )
     parser.add_argument("--prefix", default="", help="key prefix (folder) in the input bucket")
+    parser.add_argument(
+        "--backend",
+        choices=("vendor", "engine"),
+        default="vendor",
+        help="vendor: the pipeline calls --api-url or our own service (default); engine: the stack also deploys "
+        "the engine backend (declick:backend=engine) and the pipeline calls it",
+    )
     parser.add_argument("--api-url", help="remote API base URL (default: our own service on a free local port)")
     parser.add_argument("--appkey", help="API appkey (with --api-url; default: generated for the local service)")
     parser.add_argument(
@@ -98,6 +105,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     meta = _parse_meta(args.meta)
     appsecret = args.appsecret or os.environ.get("DECLICK_APPSECRET")
+    if args.backend == "engine" and args.api_url:
+        _say("error: --backend engine deploys its own API; it takes no --api-url")
+        return 2
     if args.api_url and not (args.appkey and appsecret):
         _say("error: --api-url needs --appkey and an appsecret (--appsecret or DECLICK_APPSECRET)")
         return 2
@@ -112,9 +122,16 @@ def run(args: argparse.Namespace) -> int:
         logging.captureWarnings(True)  # library warnings raised inside handlers belong in the log
         try:
             _say("starting the emulated AWS (moto) and deploying the synthesized stack...")
-            pipeline = LocalPipeline(api_url=args.api_url, appkey=args.appkey, appsecret=appsecret)
+            pipeline = LocalPipeline(
+                api_url=args.api_url, appkey=args.appkey, appsecret=appsecret, backend=args.backend
+            )
             with pipeline:
-                where = "our own service" if pipeline.service is not None else "the given API"
+                if pipeline.backend == "engine":
+                    where = "the engine backend (API Gateway adapter + worker Lambda)"
+                elif pipeline.service is not None:
+                    where = "our own service"
+                else:
+                    where = "the given API"
                 _say(f"stack deployed; remote API: {where} at {pipeline.api_base_url}; logs: {log_path}")
                 uploads = []
                 for path in args.files:

@@ -2,7 +2,10 @@
 
 `LocalPipeline` synthesizes the CDK app (unless given a template), deploys it on the emulator,
 and points the handlers at an API endpoint: our own service started on a free loopback port,
-or any URL given (the vendor, a fake vendor in tests). The stack is synthesized with
+or any URL given (the vendor, a fake vendor in tests), or, with `backend="engine"`, the engine
+backend deployed from the same template (`-c declick:backend=engine`): its API function served
+on a loopback port through an API Gateway adapter (declick.local.http_api), its worker fed by
+its SQS queues like every other queue-triggered function. The stack is synthesized with
 `LOCAL_CONTEXT` (short waits, so a run takes seconds); on top of the synthesized environment only
 `LOCAL_ENV` and the endpoint are set, and the endpoint's own host:port is exempt from the
 https/public-address rule so that results on 127.0.0.1 can be downloaded.
@@ -40,6 +43,9 @@ LOCAL_CONTEXT: dict[str, Any] = {
 LOCAL_ENV = {
     "POWERTOOLS_TRACE_DISABLED": "true",
 }
+
+# The engine backend's handlers (functions/declick_engine_backend).
+ENGINE_PACKAGE = "declick_engine_backend"
 
 _TEMPLATES: dict[str, dict[str, Any]] = {}
 
@@ -120,7 +126,16 @@ class LocalPipeline:
         handler_packages: tuple[str, ...] = ("declick_pipeline",),
         workdir: Path | None = None,
         port: int | None = None,
+        backend: str = "vendor",
     ):
+        if backend not in ("vendor", "engine"):
+            raise ValueError(f"backend must be 'vendor' or 'engine', not {backend!r}")
+        if backend == "engine" and api_url is not None:
+            raise ValueError("the engine backend is deployed with the stack: it takes no api_url")
+        self.backend = backend
+        if backend == "engine":
+            context = {**(context or {}), "declick:backend": "engine"}
+            handler_packages = (*handler_packages, ENGINE_PACKAGE)
         self._template = template
         self._context = context
         self.api_url = api_url
@@ -133,6 +148,7 @@ class LocalPipeline:
         self._port = port
         self._own_workdir: str | None = None
         self.service: Any = None
+        self.gateway: Any = None
         self.aws: EmulatedAws | None = None
         self.uploads: list[Upload] = []
 
@@ -159,14 +175,20 @@ class LocalPipeline:
             self._workdir = Path(self._own_workdir)
         moto_port = self._port or free_port()
         api_url = self.api_url
-        if api_url is None:
+        if self.backend == "engine":
+            api_url = f"http://127.0.0.1:{free_port()}"
+            # The worker fetches file_link and deliver_result fetches voice_result: both on moto.
+            allowed = f"127.0.0.1:{moto_port}"
+        elif api_url is None:
             self.service = self._start_service(allowed_hosts={f"127.0.0.1:{moto_port}"})
             api_url = self.service.url
         self.api_base_url = api_url.rstrip("/")
+        if self.backend != "engine":
+            allowed = host_port(self.api_base_url)
         env = {
             **LOCAL_ENV,
             "API_BASE_URL": self.api_base_url,
-            "DOWNLOAD_ALLOWED_HOSTS": host_port(self.api_base_url),
+            "DOWNLOAD_ALLOWED_HOSTS": allowed,
             **self._env,
         }
         self.aws = EmulatedAws(
@@ -177,6 +199,20 @@ class LocalPipeline:
             default_secret_value=json.dumps({"appkey": self.appkey, "appsecret": self.appsecret}),
         )
         self.aws.start()
+        if self.backend == "engine":
+            self.gateway = self._start_gateway(int(urlsplit(self.api_base_url).port or 0))
+
+    def _start_gateway(self, port: int) -> Any:
+        from declick.local.http_api import ApiGatewayServer
+
+        aws = self.emulator
+        try:
+            name = aws.function_by_handler(f"{ENGINE_PACKAGE}.handlers.api").name
+        except KeyError:
+            raise RuntimeError("the template has no engine backend (synth with declick:backend=engine)") from None
+        gateway = ApiGatewayServer(lambda event: aws.runtime.invoke(name, event), port)
+        gateway.start()
+        return gateway
 
     def _start_service(self, allowed_hosts: set[str]) -> Any:
         from declick.service import run_in_thread
@@ -196,6 +232,9 @@ class LocalPipeline:
         return run_in_thread(settings)
 
     def stop(self) -> None:
+        if self.gateway is not None:
+            self.gateway.stop()
+            self.gateway = None
         if self.aws is not None:
             self.aws.stop()
         if self.service is not None:
@@ -283,6 +322,20 @@ class LocalPipeline:
         target.parent.mkdir(parents=True, exist_ok=True)
         self.emulator.client("s3").download_file(output["bucket"], output["key"], str(target))
         return target
+
+    def engine_tasks(self) -> list[dict[str, Any]]:
+        """The engine backend's task records (DynamoDB items), oldest first."""
+        if self.backend != "engine":
+            raise RuntimeError("this pipeline does not use the engine backend")
+        spec = self.emulator.function_by_handler(f"{ENGINE_PACKAGE}.handlers.work")
+        ddb = self.emulator.client("dynamodb")
+        items = []
+        for page in ddb.get_paginator("scan").paginate(TableName=spec.environment["ENGINE_TASKS_TABLE"]):
+            items.extend(page["Items"])
+        from boto3.dynamodb.types import TypeDeserializer
+
+        plain = [{k: TypeDeserializer().deserialize(v) for k, v in item.items()} for item in items]
+        return sorted((item for item in plain if "created_at" in item), key=lambda item: item["created_at"])
 
     def service_tasks(self) -> list[Any]:
         """The tasks our own service holds (`declick.service.store.Task`), oldest first."""

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 import logging
 import secrets
 from collections.abc import Mapping
@@ -15,6 +12,7 @@ from fastapi.security.base import SecurityBase
 
 from declick.service.codes import Code
 from declick.service.errors import ApiError
+from declick_contract.basic_auth import AuthenticationFailed, BasicAuthenticator, digest
 
 log = logging.getLogger("declick.service")
 
@@ -33,37 +31,22 @@ class BasicAuth(SecurityBase):
 basic_auth = BasicAuth()
 
 
-def _digest(value: str) -> bytes:
-    # Comparing fixed-length digests keeps compare_digest from leaking the secret's length.
-    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).digest()
-
-
 class Authenticator:
+    """The contract's constant-time Basic check (shared with the engine backend), plus the operator token."""
+
     def __init__(self, credentials: Mapping[str, str], admin_token: str | None):
-        self._credentials = [(_digest(k), _digest(v), k) for k, v in credentials.items()]
-        self._admin = _digest(f"Bearer {admin_token}") if admin_token else None
+        self._basic = BasicAuthenticator(credentials)
+        self._admin = digest(f"Bearer {admin_token}") if admin_token else None
 
     def authenticate(self, header: str | None) -> str:
         """The appkey of a valid `Authorization: Basic` header, else ApiError(AUTH_FAILED)."""
-        scheme, _, param = (header or "").partition(" ")
-        if scheme.lower() != "basic" or not param.strip():
-            raise ApiError(Code.AUTH_FAILED, "missing Basic credentials", 401)
         try:
-            user, sep, password = base64.b64decode(param.strip(), validate=True).decode("utf-8").partition(":")
-        except (binascii.Error, UnicodeDecodeError, ValueError):
-            raise ApiError(Code.AUTH_FAILED, "malformed Basic credentials", 401) from None
-        if not sep:
-            raise ApiError(Code.AUTH_FAILED, "malformed Basic credentials", 401)
-        user_digest, password_digest = _digest(user), _digest(password)
-        found = None
-        for key_digest, secret_digest, key in self._credentials:  # no early exit: same time for every pair
-            if secrets.compare_digest(key_digest, user_digest) & secrets.compare_digest(secret_digest, password_digest):
-                found = key
-        if found is None:
-            log.warning("authentication failed", extra={"appkey": user[:64]})
-            raise ApiError(Code.AUTH_FAILED, "wrong appkey or appsecret", 401)
-        return found
+            return self._basic.authenticate(header)
+        except AuthenticationFailed as failed:
+            if failed.appkey:
+                log.warning("authentication failed", extra={"appkey": failed.appkey})
+            raise ApiError(Code.AUTH_FAILED, str(failed), 401) from None
 
     def is_operator(self, header: str | None) -> bool:
         """`Authorization: Bearer <admin token>`; always False when no token is configured."""
-        return self._admin is not None and secrets.compare_digest(_digest(header or ""), self._admin)
+        return self._admin is not None and secrets.compare_digest(digest(header or ""), self._admin)

@@ -100,6 +100,10 @@ class StackDeployer:
             return f"arn:{PARTITION}:s3:::{name}"
         if resource.type == "AWS::S3::Bucket" and attr in ("DomainName", "RegionalDomainName"):
             return f"{name}.s3.{REGION}.amazonaws.com"
+        if resource.type == "AWS::ApiGatewayV2::Api" and attr == "ApiEndpoint":
+            # The HTTP API itself is not deployed: the local runner serves it (declick.local.http_api)
+            # and overrides API_BASE_URL with that server's URL.
+            return f"https://{name.lower()}.execute-api.{REGION}.amazonaws.com"
         if attr == "Arn":
             service = resource.type.split("::")[1].lower()
             return f"arn:{PARTITION}:{service}:{REGION}:{ACCOUNT_ID}:{logical_id}/{name}"
