@@ -15,6 +15,8 @@ _COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("clean",), "declick.engine.cli", "remove clicks from an audio file"),
     (("engine", "serve"), "declick.service.cli", "serve the click-removal API with our engine"),
     (("local", "run"), "declick.local.cli", "run the whole pipeline on an emulated AWS"),
+    (("status",), "declick.ops.status", "where an upload is in a deployed pipeline (job ledger)"),
+    (("replay",), "declick.ops.replay", "re-submit FAILED uploads, each with one new notification"),
 ]
 
 

@@ -63,6 +63,8 @@ class DeclickStack(Stack):
             ("ApiSecretArn", self.api_secret.secret_arn, "Put the vendor appkey/appsecret here"),
             ("StateMachineArn", self.pipeline.state_machine.state_machine_arn, "Pipeline executions"),
             ("TopicKeyArn", self.notifications.topic_key.key_arn, "KMS key of both topics (for SQS subscribers)"),
+            ("JobLedgerTableName", self.storage.ledger_table.table_name, "Where each upload is (declick status)"),
+            ("SubmitQueueUrl", self.storage.submit_queue.queue_url, "Uploads to submit (declick replay sends here)"),
         ):
             CfnOutput(self, name, value=value, description=description)
 
