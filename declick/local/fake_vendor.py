@@ -112,6 +112,7 @@ class FakeVendor:
         self.rate_limit = rate_limit
         self.requests: list[ReceivedRequest] = []
         self.api_calls: list[float] = []  # monotonic time of every API call, served or refused
+        self.served_calls: list[float] = []  # ... of those not refused by the rate limit
         self.rate_limited = 0
         self._served: deque[float] = deque()  # served API calls of the last second
         self._any_task: tuple[Reply, ...] = ()
@@ -196,10 +197,10 @@ class FakeVendor:
     def created_tasks(self) -> list[ReceivedRequest]:
         return self.received("POST", CREATE_PATH)
 
-    def max_calls_in_window(self, window_seconds: float = 1.0) -> int:
-        """The most API calls (served or refused) that arrived within any `window_seconds`."""
+    def max_calls_in_window(self, window_seconds: float = 1.0, *, served_only: bool = False) -> int:
+        """The most API calls (served or refused, or only served) that arrived within any `window_seconds`."""
         with self._lock:
-            times = sorted(self.api_calls)
+            times = sorted(self.served_calls if served_only else self.api_calls)
         return max((bisect.bisect_right(times, t + window_seconds) - i for i, t in enumerate(times)), default=0)
 
     def _over_rate_limit(self) -> bool:
@@ -207,6 +208,7 @@ class FakeVendor:
         now = time.monotonic()
         self.api_calls.append(now)
         if self.rate_limit is None:
+            self.served_calls.append(now)
             return False
         while self._served and self._served[0] <= now - 1.0:
             self._served.popleft()
@@ -214,6 +216,7 @@ class FakeVendor:
             self.rate_limited += 1
             return True
         self._served.append(now)
+        self.served_calls.append(now)
         return False
 
     # serving ---------------------------------------------------------------------------------

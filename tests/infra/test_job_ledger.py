@@ -49,8 +49,7 @@ def test_every_writer_may_update_only_the_ledger_table_and_poll_may_not(template
         on_ledger = [
             statement
             for statement in role_statements(template, role)
-            if any(lid in str(resource) for resource in statement["Resource"] if isinstance(statement["Resource"], list))
-            or lid in str(statement["Resource"])
+            if lid in str(statement["Resource"])
         ]
         env = placeholder(function["Properties"]["Environment"]["Variables"])
         if handler in WRITERS:
