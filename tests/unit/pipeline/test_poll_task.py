@@ -134,7 +134,9 @@ def test_vendor_outage_loops_back_to_the_wait_with_backoff(account, lambda_conte
     assert second["wait_seconds"] == min(300, 2 * first["wait_seconds"])  # backed off, capped at WAIT_MAX
 
 
-def test_vendor_back_after_an_outage_clears_the_error_count(account, lambda_context):
+def test_vendor_back_after_an_outage_clears_the_error_count(account, lambda_context, monkeypatch):
+    monkeypatch.setenv("API_MAX_RETRIES", "0")  # one request per poll, so each scripted reply is one poll
+    runtime.reset()
     account.vendor.script_task("t-1", Reply.http(503), Reply.result(2, wait_time="20"))
     failed = poll_handler.handler(state(), lambda_context)
     recovered = poll_handler.handler({**state(), "poll": failed}, lambda_context)
