@@ -53,7 +53,7 @@ def add_location_arguments(parser: argparse.ArgumentParser, *, queue: bool = Fal
     parser.add_argument("--region", help="AWS region (default: from the environment or profile)")
 
 
-def _client(service: str, region: str | None) -> Any:
+def aws_client(service: str, region: str | None) -> Any:
     import boto3
 
     return boto3.client(service, region_name=region) if region else boto3.client(service)
@@ -63,7 +63,7 @@ def stack_outputs(stack: str, region: str | None) -> dict[str, str]:
     from botocore.exceptions import ClientError
 
     try:
-        stacks = _client("cloudformation", region).describe_stacks(StackName=stack)["Stacks"]
+        stacks = aws_client("cloudformation", region).describe_stacks(StackName=stack)["Stacks"]
     except ClientError as exc:
         raise OpsError(f"cannot read stack {stack!r}: {exc.response.get('Error', {}).get('Message', exc)}") from None
     return {output["OutputKey"]: output["OutputValue"] for output in stacks[0].get("Outputs", [])}
@@ -86,7 +86,7 @@ def resolve(args: argparse.Namespace, *, queue: bool = False) -> tuple[str, str 
 class Ledger:
     def __init__(self, table: str, region: str | None = None):
         self.table_name = table
-        self._table = _client_resource(region).Table(table)
+        self._table = dynamodb_resource(region).Table(table)
 
     def versions(self, ref: ObjectRef) -> list[dict[str, Any]]:
         """The ledger items of an object: the one version asked for, or all of them, newest first."""
@@ -113,7 +113,7 @@ class Ledger:
         )
 
 
-def _client_resource(region: str | None) -> Any:
+def dynamodb_resource(region: str | None) -> Any:
     import boto3
 
     return boto3.resource("dynamodb", region_name=region) if region else boto3.resource("dynamodb")

@@ -19,8 +19,8 @@ from declick.ops.ledger_access import (
     Ledger,
     ObjectRef,
     OpsError,
-    _client,
     add_location_arguments,
+    aws_client,
     ledger_time,
     parse_s3_uri,
     resolve,
@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.dry_run:
         return 0
-    sqs = _client("sqs", args.region)
+    sqs = aws_client("sqs", args.region)
     failed = []
     for start in range(0, len(messages), SQS_BATCH):
         batch = [dict(m, Id=str(i)) for i, m in enumerate(messages[start : start + SQS_BATCH])]
