@@ -16,6 +16,8 @@ _COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("engine", "serve"), "declick.service.cli", "serve the click-removal API with our engine"),
     (("local", "run"), "declick.local.cli", "run the whole pipeline on an emulated AWS"),
     (("local", "up"), "declick.local.up", "serve the pipeline on an emulated AWS for your own AWS clients"),
+    (("status",), "declick.ops.status", "where an upload is in a deployed pipeline (job ledger)"),
+    (("replay",), "declick.ops.replay", "re-submit FAILED uploads, each with one new notification"),
 ]
 
 

@@ -214,11 +214,14 @@ class StackConfig(PipelineKnobs):
         # The execution timeout ends an execution without running any state, hence without a
         # notification: the handlers' own give-up (max processing time, then one last wait and
         # the report) must always come first.
-        needed = self.max_processing_seconds + self.wait_max_seconds + 1_800
+        # A vendor outage is waited out only up to the same deadline (polling.py), so it adds at
+        # most one failing poll (the client's whole retry budget) to that bound.
+        needed = self.max_processing_seconds + self.wait_max_seconds + self.api_call_budget_seconds + 1_800
         if self.state_machine_timeout_seconds < needed:
             raise ConfigError(
                 f"{_key('state_machine_timeout_seconds')}={self.state_machine_timeout_seconds} must be at least "
-                f"{_key('max_processing_seconds')} + {_key('wait_max_seconds')} + 1800 = {needed}, so that the "
+                f"{_key('max_processing_seconds')} + {_key('wait_max_seconds')} + one API call with its retries "
+                f"({self.api_call_budget_seconds} s) + 1800 = {needed}, so that the "
                 "pipeline gives up and notifies before Step Functions times the execution out"
             )
         if self.vendor_max_concurrency - self.submit_max_concurrency < 2:
@@ -286,6 +289,7 @@ class StackConfig(PipelineKnobs):
             "WAIT_MAX_SECONDS": str(self.wait_max_seconds),
             "WAIT_DEFAULT_SECONDS": str(self.wait_default_seconds),
             "MAX_POLLS": str(self.max_polls),
+            "VENDOR_OUTAGE_TOLERANCE_SECONDS": str(self.vendor_outage_tolerance_seconds),
             "MAX_PROCESSING_SECONDS": str(self.max_processing_seconds),
             "DOWNLOAD_MAX_BYTES": str(self.download_max_bytes),
             "DOWNLOAD_TIMEOUT_SECONDS": str(self.download_timeout_seconds),

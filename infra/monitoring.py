@@ -27,6 +27,20 @@ PERIOD = Duration.minutes(5)
 NAMESPACE = "Declick"
 SERVICE = "declick"
 
+# What the handlers report through Powertools Metrics, as dimensions of the alarms' metrics.
+METRICS_NAMESPACE = NAMESPACE
+SERVICE_DIMENSION = {"service": SERVICE}
+# FAILED causes that are the operators' problem rather than the file's, each alarmed on its own so
+# the alarm's name says what to look at (docs/operations.md, runbook).
+OPS_FAILURE_CODES = {
+    "REMOTE_API_UNAVAILABLE": "the vendor API was unreachable for longer than the outage tolerance",
+    "REMOTE_API_BAD_RESPONSE": "the vendor API kept answering something unreadable",
+    "REMOTE_API_AUTH_FAILED": "the vendor refused our credentials",
+    "SUBMIT_FAILED": "uploads could not be submitted and were reported from the dead-letter queue",
+    "INTERNAL_ERROR": "a pipeline step failed in an unexpected way",
+    "STEP_TIMED_OUT": "a pipeline step timed out",
+}
+
 
 class Monitoring(Construct):
     def __init__(
@@ -65,7 +79,42 @@ class Monitoring(Construct):
             self._alarm(name, metric, f"Pipeline executions {text}.")
         for name, function in pipeline.functions.items():
             self._function_alarms(name, function)
+        self._reported_outcome_alarms()
         self.dashboard = self._dashboard(config, storage, pipeline)
+
+    def _reported_outcome_alarms(self) -> None:
+        """Alarms on what the handlers report, not on queue depths: report_dead_letter drains the DLQ
+        within seconds and a partial-batch failure is not a Lambda error, so neither shows there."""
+
+        def reported(name: str, **dimensions: str) -> cloudwatch.Metric:
+            return cloudwatch.Metric(
+                namespace=METRICS_NAMESPACE,
+                metric_name=name,
+                dimensions_map={**SERVICE_DIMENSION, **dimensions},
+                period=PERIOD,
+                statistic="Sum",
+            )
+
+        self._alarm(
+            "DeadLettersReportedAlarm",
+            reported("DeadLetters"),
+            "Uploads reached the submit dead-letter queue and were reported FAILED (SUBMIT_FAILED); "
+            "fix the cause, then `declick replay --failed-since ...` (docs/operations.md).",
+        )
+        self._alarm(
+            "FailedUploadsAlarm",
+            reported("Failed"),
+            "Uploads ended FAILED (any cause; the FailedByCode metric has the cause as dimension `code`).",
+        )
+        for code, text in OPS_FAILURE_CODES.items():
+            construct_id = "".join(part.capitalize() for part in code.lower().split("_"))
+            self._alarm(f"Failed{construct_id}Alarm", reported("FailedByCode", code=code), f"FAILED {code}: {text}.")
+        self._alarm(
+            "LedgerWriteErrorsAlarm",
+            reported("LedgerWriteErrors"),
+            "The job ledger could not be written: `declick status` and `declick replay` may be out of date "
+            "(notifications were still sent).",
+        )
 
     def _function_alarms(self, name: str, function: lambda_.Function) -> None:
         construct_id = "".join(part.capitalize() for part in name.split("_"))

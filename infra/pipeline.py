@@ -19,6 +19,7 @@ from constructs import Construct
 
 from infra.bundling import dependencies_layer_code, function_code
 from infra.config import DEAD_LETTER_CONCURRENCY, LOG_RETENTION_DAYS, StackConfig
+from infra.ledger import LEDGER_WRITE_ACTIONS
 from infra.link_signing import LinkSigner
 from infra.nag import acknowledge
 from infra.notifications import Notifications
@@ -108,6 +109,7 @@ class Pipeline(Construct):
             "TOPIC_ARN": notifications.topic.topic_arn,
             "OUTPUT_BUCKET": storage.output_bucket.bucket_name,
             "IDEMPOTENCY_TABLE": storage.idempotency_table.table_name,
+            "LEDGER_TABLE": storage.ledger_table.table_name,
         }
 
         # Reserved concurrency: poll_task's is its share of the vendor's concurrency (the other
@@ -193,6 +195,13 @@ class Pipeline(Construct):
                 max_concurrency=DEAD_LETTER_CONCURRENCY,
             )
         )
+
+        # The job ledger is written by every step that moves an upload on (not by poll_task). Not
+        # `table.grant`: that adds the table's indexes (`/index/*`), which a writer never needs.
+        for name in ("submit_task", "deliver_result", "report_failure", "report_dead_letter"):
+            self.functions[name].add_to_role_policy(
+                iam.PolicyStatement(actions=LEDGER_WRITE_ACTIONS, resources=[storage.ledger_table.table_arn])
+            )
 
         self._acknowledge_wildcards(storage)
 

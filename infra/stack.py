@@ -94,6 +94,8 @@ class DeclickStack(Stack):
                 "Access key that signs file_link (docs/operations.md, checking a deploy)",
             ),
             ("DashboardName", self.monitoring.dashboard.dashboard_name, "CloudWatch dashboard of this stage"),
+            ("JobLedgerTableName", self.storage.ledger_table.table_name, "Where each upload is (declick status)"),
+            ("SubmitQueueUrl", self.storage.submit_queue.queue_url, "Uploads to submit (declick replay sends here)"),
         ):
             CfnOutput(self, name, value=value, description=description)
         if self.engine_backend is not None:

@@ -15,6 +15,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.config import SUBMIT_QUEUE_RETENTION_DAYS, StackConfig
+from infra.ledger import job_ledger_table
 from infra.nag import acknowledge
 
 
@@ -101,6 +102,7 @@ class Storage(Construct):
             ),
             removal_policy=removal,
         )
+        self.ledger_table = job_ledger_table(self, "JobLedgerTable", removal=removal)
 
     def _data_bucket(
         self, construct_id: str, config: StackConfig, removal: RemovalPolicy, expiration_days: int, log_prefix: str

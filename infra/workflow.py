@@ -36,7 +36,9 @@ TRANSIENT_LAMBDA_ERRORS = [
 # client's own retries) the vendor or the result host was still unreachable. Deterministic errors
 # (bad result URL, rejected request...) go straight to the Catch.
 CRASH_ERRORS = ["Sandbox.Timedout", "Lambda.Unknown", "Runtime.ExitError"]
-POLL_RETRYABLE = [*CRASH_ERRORS, RemoteApiTransientError.__name__]
+# Vendor outages while polling are not errors here: poll_task answers `retry` and the Choice loops
+# back to the Wait with backoff until the outage tolerance is spent (polling.py).
+POLL_RETRYABLE = CRASH_ERRORS
 DELIVER_RETRYABLE = [*CRASH_ERRORS, RemoteApiTransientError.__name__, ResultDownloadError.__name__]
 
 
@@ -148,9 +150,16 @@ def build_state_machine(
         conditions = [sfn.Condition.number_equals(status, int(value)) for value in values]
         return conditions[0] if len(conditions) == 1 else sfn.Condition.or_(*conditions)
 
+    vendor_unavailable = sfn.Condition.and_(
+        sfn.Condition.is_present("$.poll.retry"),
+        sfn.Condition.boolean_equals("$.poll.retry", True),
+    )
     route = (
-        sfn.Choice(scope, "RouteStatus", comment="1/2 waiting or processing, 3 done, 4/5/6 failed")
+        sfn.Choice(
+            scope, "RouteStatus", comment="1/2 waiting or processing, 3 done, 4/5/6 failed; retry: vendor unreadable"
+        )
         .when(give_up, report_failure)
+        .when(vendor_unavailable, wait)
         .when(sfn.Condition.is_not_present(status), report_failure)
         .when(sfn.Condition.is_not_numeric(status), report_failure)
         .when(status_is(*sorted(PENDING_STATUSES)), wait)

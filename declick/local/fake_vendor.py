@@ -15,13 +15,19 @@ replies, failed or vanished tasks, a 50 MB result) can be rehearsed on one machi
 
 Creation replies are consumed in order; when none are scripted the vendor creates a task with a
 fresh id (`task-1`, `task-2`, ...). Result replies are consumed per task id and the last one
-repeats. An unscripted task answers `code` 1004 "task not found". A request with a wrong
-`Authorization` header gets HTTP 401 (and is recorded). Files are served under /files/<name>.
+repeats. An unscripted task answers `code` 1004 "task not found", unless `script_any_task`
+gave replies for every task not scripted on its own. A request with a wrong `Authorization`
+header gets HTTP 401 (and is recorded). Files are served under /files/<name>.
+
+`FakeVendor(rate_limit=20)` answers API calls beyond 20 in any one-second window with HTTP 429
+and `Retry-After: 1`, as a rate-limited vendor would; `api_calls` has the time of every API call
+(served or refused) and `max_calls_in_window()` the busiest second.
 """
 
 from __future__ import annotations
 
 import base64
+import bisect
 import itertools
 import json
 import threading
@@ -94,10 +100,22 @@ class ReceivedRequest:
 
 
 class FakeVendor:
-    def __init__(self, appkey: str = "test-key", appsecret: str = "test-secret", host: str = "127.0.0.1"):
+    def __init__(
+        self,
+        appkey: str = "test-key",
+        appsecret: str = "test-secret",
+        host: str = "127.0.0.1",
+        rate_limit: int | None = None,
+    ):
         self.appkey = appkey
         self.appsecret = appsecret
+        self.rate_limit = rate_limit
         self.requests: list[ReceivedRequest] = []
+        self.api_calls: list[float] = []  # monotonic time of every API call, served or refused
+        self.served_calls: list[float] = []  # ... of those not refused by the rate limit
+        self.rate_limited = 0
+        self._served: deque[float] = deque()  # served API calls of the last second
+        self._any_task: tuple[Reply, ...] = ()
         self._lock = threading.Lock()
         self._create_replies: deque[Reply] = deque()
         self._task_replies: dict[str, deque[Reply]] = {}
@@ -156,6 +174,11 @@ class FakeVendor:
         with self._lock:
             self._task_replies.setdefault(task_id, deque()).extend(replies)
 
+    def script_any_task(self, *replies: Reply) -> None:
+        """Replies for every task that has none of its own (each task goes through them in order)."""
+        with self._lock:
+            self._any_task = replies
+
     def serve_file(self, name: str, data: bytes, content_type: str = "application/octet-stream") -> str:
         with self._lock:
             self._files[name] = (data, content_type)
@@ -174,6 +197,28 @@ class FakeVendor:
     def created_tasks(self) -> list[ReceivedRequest]:
         return self.received("POST", CREATE_PATH)
 
+    def max_calls_in_window(self, window_seconds: float = 1.0, *, served_only: bool = False) -> int:
+        """The most API calls (served or refused, or only served) that arrived within any `window_seconds`."""
+        with self._lock:
+            times = sorted(self.served_calls if served_only else self.api_calls)
+        return max((bisect.bisect_right(times, t + window_seconds) - i for i, t in enumerate(times)), default=0)
+
+    def _over_rate_limit(self) -> bool:
+        """Called with the lock held, for an API call: count it, and tell whether it must be refused."""
+        now = time.monotonic()
+        self.api_calls.append(now)
+        if self.rate_limit is None:
+            self.served_calls.append(now)
+            return False
+        while self._served and self._served[0] <= now - 1.0:
+            self._served.popleft()
+        if len(self._served) >= self.rate_limit:
+            self.rate_limited += 1
+            return True
+        self._served.append(now)
+        self.served_calls.append(now)
+        return False
+
     # serving ---------------------------------------------------------------------------------
     def _reply_for(self, request: ReceivedRequest) -> Reply:
         with self._lock:
@@ -184,6 +229,12 @@ class FakeVendor:
                     return Reply.http(404)
                 data, content_type = self._files[name]
                 return Reply(body=data, headers=(("Content-Type", content_type),))
+            if self._over_rate_limit():
+                return Reply(
+                    status=429,
+                    body={"code": 429, "msg": "too many requests", "data": {}},
+                    headers=(("Retry-After", "1"),),
+                )
             if request.headers.get("authorization") != self.authorization:
                 return Reply(status=401, body={"code": 401, "msg": "unauthorized", "data": {}})
             if request.method == "POST" and request.path == CREATE_PATH:
@@ -193,6 +244,8 @@ class FakeVendor:
             if request.method == "GET" and request.path.startswith(RESULT_PREFIX):
                 task_id = unquote(request.path[len(RESULT_PREFIX) :])
                 queue = self._task_replies.get(task_id)
+                if queue is None and self._any_task:
+                    queue = self._task_replies[task_id] = deque(self._any_task)
                 if not queue:
                     return Reply.error(1004, "task not found")
                 return queue.popleft() if len(queue) > 1 else queue[0]

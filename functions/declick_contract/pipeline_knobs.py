@@ -46,4 +46,7 @@ class PipelineKnobs(BaseModel):
     wait_max_seconds: int = Field(300, ge=1, le=86_400)
     wait_default_seconds: int = Field(15, ge=0, le=86_400)
     max_polls: int = Field(720, ge=1)
+    # Continuous vendor trouble while polling (429/5xx/network after the client's retries, or an
+    # unreadable answer) is waited out with backoff for this long before the upload is FAILED.
+    vendor_outage_tolerance_seconds: int = Field(7_200, ge=0, le=7 * 86_400)
     idempotency_ttl_seconds: int = Field(172_800, ge=60, le=30 * 86_400)

@@ -27,7 +27,7 @@ from declick_contract.errors import (
     ResultUrlRefusedError,
 )
 from declick_contract.safe_download import DownloadError, DownloadPolicy, UnsafeUrlError, stream_download
-from declick_pipeline import notifications, runtime
+from declick_pipeline import ledger, notifications, runtime
 from declick_pipeline.idempotency import run_once
 from declick_pipeline.observability import MetricUnit, logger, metrics, redact_url, tracer
 from declick_pipeline.pipeline_state import PipelineState, PollOutcome
@@ -146,6 +146,14 @@ def _deliver(key: dict[str, str], state: PipelineState) -> dict[str, Any]:
     )
     notifications.publish(message)
     metrics.add_metric(name="Succeeded", unit=MetricUnit.Count, value=1)
+    ledger.record(
+        ledger.SUCCEEDED,
+        bucket=source.bucket,
+        key=source.key,
+        version=source.version_id or source.etag,
+        task_id=state.task_id,
+        output_key=target_key,
+    )
     uploaded = notifications.parse_timestamp(state.uploaded_at or state.submitted_at)
     notified = notifications.parse_timestamp(message["timestamps"]["notified_at"])
     if uploaded and notified:

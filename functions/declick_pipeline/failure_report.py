@@ -12,8 +12,8 @@ from typing import Any
 
 from declick_contract import errors
 from declick_contract.api import Status
-from declick_pipeline import notifications
-from declick_pipeline.observability import MetricUnit, logger, metrics
+from declick_pipeline import ledger, notifications
+from declick_pipeline.observability import MetricUnit, count_failure, logger, metrics
 from declick_pipeline.pipeline_state import PipelineState, PollOutcome
 from declick_pipeline.s3_events import Upload
 
@@ -71,6 +71,15 @@ def failure_error(state: PipelineState) -> dict[str, str]:
     if poll.status in REMOTE_STATUS_ERRORS:
         reason = poll.reason or f"the remote task ended with status {poll.status_name or poll.status}"
         return {"code": REMOTE_STATUS_ERRORS[poll.status], "message": reason}
+    if poll.give_up and poll.errors and poll.last_error:
+        code = CAUGHT_ERRORS.get(poll.last_error, "REMOTE_API_UNAVAILABLE")
+        return {
+            "code": code,
+            "message": (
+                f"the processing service could not be read for {poll.errors} consecutive polls since "
+                f"{poll.errors_since}; last error: {poll.last_error_message or poll.last_error}"
+            )[:MAX_MESSAGE_CHARS],
+        }
     if poll.give_up:
         return {
             "code": "POLL_LIMIT_REACHED",
@@ -91,20 +100,37 @@ def report_failure(state: PipelineState) -> dict[str, Any]:
     )
     logger.warning("task failed", extra={"error_code": error["code"]})
     notifications.publish(message)
-    metrics.add_metric(name="Failed", unit=MetricUnit.Count, value=1)
+    count_failure(error["code"])
+    ledger.record(
+        ledger.FAILED,
+        bucket=state.input.bucket,
+        key=state.input.key,
+        version=state.input.version_id or state.input.etag,
+        reason=error,
+        task_id=state.task_id,
+    )
     return {"notified": notifications.FAILED, "error": error}
 
 
 def report_dead_upload(upload: Upload) -> None:
     """The submit queue gave up on this upload; whether a remote task exists is unknown, so no `task`."""
+    error = {
+        "code": "SUBMIT_FAILED",
+        "message": "the upload could not be submitted after repeated attempts; an operator has to look",
+    }
     message = notifications.build_notification(
-        notifications.FAILED,
-        input=upload.describe(),
-        error={
-            "code": "SUBMIT_FAILED",
-            "message": "the upload could not be submitted after repeated attempts; an operator has to look",
-        },
-        uploaded_at=upload.uploaded_at,
+        notifications.FAILED, input=upload.describe(), error=error, uploaded_at=upload.uploaded_at
     )
     notifications.publish(message)
-    metrics.add_metric(name="Failed", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="DeadLetters", unit=MetricUnit.Count, value=1)
+    count_failure(error["code"])
+    ledger.record(
+        ledger.FAILED,
+        bucket=upload.bucket,
+        key=upload.key,
+        version=upload.version,
+        reason=error,
+        version_id=upload.version_id,
+        etag=upload.etag,
+        uploaded_at=upload.uploaded_at,
+    )

@@ -12,7 +12,7 @@ import os
 from urllib.parse import urlsplit, urlunsplit
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 # The contract's defaults apply when the POWERTOOLS_* variables are absent (metrics would
 # otherwise fail to flush for want of a namespace).
@@ -23,7 +23,28 @@ logger = Logger(service=SERVICE_NAME)
 tracer = Tracer(service=SERVICE_NAME)
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
 
-__all__ = ["MetricUnit", "logger", "metrics", "redact_url", "tracer"]
+__all__ = ["MetricUnit", "count_failure", "logger", "metrics", "redact_url", "tracer"]
+
+# Alarmed in infra/monitoring.py by these names and dimensions.
+FAILED_BY_CODE_METRIC = "FailedByCode"
+CODE_DIMENSION = "code"
+
+
+def count_failure(code: str) -> None:
+    """One FAILED upload: `Failed` (all causes) plus `FailedByCode` with the cause as a dimension.
+
+    The code dimension is emitted on its own metric (a single-metric EMF line) so it does not
+    leak onto every other metric of the invocation.
+    """
+    metrics.add_metric(name="Failed", unit=MetricUnit.Count, value=1)
+    with single_metric(
+        name=FAILED_BY_CODE_METRIC,
+        unit=MetricUnit.Count,
+        value=1,
+        namespace=METRICS_NAMESPACE,
+        default_dimensions={"service": SERVICE_NAME},
+    ) as metric:
+        metric.add_dimension(name=CODE_DIMENSION, value=code)
 
 
 def redact_url(url: str | None) -> str | None:

@@ -46,6 +46,12 @@ class PollOutcome(_Lenient):
     reason: str | None = None
     polls: int = 0
     give_up: bool = False
+    # Set by a poll that could not read the vendor (polling.py): loop to the Wait without a status.
+    retry: bool = False
+    errors: int = 0
+    errors_since: str | None = None
+    last_error: str | None = None
+    last_error_message: str | None = None
 
 
 class CaughtError(_Lenient):

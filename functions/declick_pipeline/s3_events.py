@@ -15,6 +15,8 @@ from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.data_classes import S3Event
 
+from declick_contract.job_ledger import REPLAY_FIELD
+
 
 class UnreadableMessageError(ValueError):
     """The message is not an S3 event notification; it can only be inspected by a person (DLQ)."""
@@ -28,10 +30,21 @@ class Upload:
     etag: str | None
     size: int | None
     uploaded_at: str | None
+    # Set on a synthetic event sent by `declick replay`: a deliberate second run of the same version.
+    replay_id: str | None = None
 
     def identity(self) -> dict[str, str]:
-        """What makes two events the same upload: the object version, or its ETag when unversioned."""
-        return {"bucket": self.bucket, "key": self.key, "version": self.version_id or self.etag or ""}
+        """What makes two events the same upload: the object version, or its ETag when unversioned
+        (and the replay, so that an operator's replay is not taken for a duplicate event)."""
+        identity = {"bucket": self.bucket, "key": self.key, "version": self.version_id or self.etag or ""}
+        if self.replay_id:
+            identity["replay"] = self.replay_id
+        return identity
+
+    @property
+    def version(self) -> str | None:
+        """The ledger's version of this upload (declick_pipeline.ledger)."""
+        return self.version_id or self.etag
 
     def describe(self) -> dict[str, Any]:
         """The `input` block of a notification, as far as the event alone tells it."""
@@ -65,6 +78,7 @@ def uploads_in_message(body: str) -> list[Upload]:
             obj = record.s3.get_object
             key = unquote_plus(obj["key"])
             size = obj.get("size")
+            replay = record.get(REPLAY_FIELD) or {}
             uploads.append(
                 Upload(
                     bucket=record.s3.bucket.name,
@@ -73,6 +87,7 @@ def uploads_in_message(body: str) -> list[Upload]:
                     etag=(obj.etag or "").strip('"') or None,
                     size=int(size) if size is not None else None,
                     uploaded_at=record.get("eventTime"),
+                    replay_id=str(replay["id"]) if isinstance(replay, dict) and replay.get("id") else None,
                 )
             )
         except (KeyError, TypeError, ValueError) as exc:

@@ -41,6 +41,7 @@ class Settings(PipelineKnobs):
     topic_arn: str | None = None
     state_machine_arn: str | None = None
     idempotency_table: str | None = None
+    ledger_table: str | None = None
     secret_max_age_seconds: int = Field(300, ge=0, le=86_400)
     max_input_bytes: int = Field(MAX_INPUT_BYTES, ge=1)
     max_processing_seconds: int = Field(43_200, ge=1)

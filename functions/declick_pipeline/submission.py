@@ -29,7 +29,7 @@ from declick_contract.api import CLICK_LEN_RANGE, DETECTION_MULT_RANGE, OUTPUT_F
 from declick_contract.audio_format import ACCEPTED_FORMATS, SNIFF_BYTES, sniff_format
 from declick_contract.errors import RemoteApiAuthError, RemoteApiRejectedError
 from declick_contract.models import CreateTaskRequest, FileInfo
-from declick_pipeline import notifications, runtime
+from declick_pipeline import ledger, notifications, runtime
 from declick_pipeline.audio_probe import UnreadableAudio, duration_seconds
 from declick_pipeline.idempotency import run_once
 from declick_pipeline.observability import MetricUnit, logger, metrics, tracer
@@ -232,16 +232,18 @@ def _presign(upload: Upload, expiry_seconds: int) -> str:
     return runtime.link_signing_client().generate_presigned_url("get_object", Params=params, ExpiresIn=expiry_seconds)
 
 
-def _start_execution(state_machine_arn: str, task_id: str, state: PipelineState) -> None:
+def _start_execution(state_machine_arn: str, task_id: str, state: PipelineState) -> str:
+    """Start (or find already started) the execution; return its ARN."""
     sfn = runtime.client("stepfunctions")
     # Only what was set: `$.poll` and `$.error` must stay absent (the Choice states test presence).
     execution_input = state.model_dump_json(exclude_unset=True)
+    name = execution_name(task_id)
     try:
-        sfn.start_execution(stateMachineArn=state_machine_arn, name=execution_name(task_id), input=execution_input)
+        return sfn.start_execution(stateMachineArn=state_machine_arn, name=name, input=execution_input)["executionArn"]
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
             logger.info("execution already exists; treating as started")
-            return
+            return state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
         raise
 
 
@@ -257,12 +259,29 @@ def _reject(upload: Upload, rejection: Rejection, known: dict[str, Any]) -> dict
         )
     )
     metrics.add_metric(name="Rejected", unit=MetricUnit.Count, value=1)
+    ledger.record(
+        ledger.REJECTED,
+        bucket=upload.bucket,
+        key=upload.key,
+        version=upload.version,
+        reason={"code": rejection.code, "message": rejection.message},
+    )
     return {"outcome": "rejected", "code": rejection.code}
 
 
 def _submit(key: dict[str, str], item: Upload, context: Any = None) -> dict[str, Any]:
     current = runtime.settings()
     known: dict[str, Any] = {}
+    ledger.record(
+        ledger.RECEIVED,
+        bucket=item.bucket,
+        key=item.key,
+        version=item.version,
+        uploaded_at=item.uploaded_at,
+        version_id=item.version_id,
+        etag=item.etag,
+        replay_id=item.replay_id,
+    )
     try:
         check_size(item.size, current.max_input_bytes)
         s3 = runtime.client("s3")
@@ -322,8 +341,18 @@ def _submit(key: dict[str, str], item: Upload, context: Any = None) -> dict[str,
         ),
         parameters=TaskParameters.model_validate(parameters, from_attributes=True),
     )
-    _start_execution(current.state_machine_arn, task_id, state)
+    execution_arn = _start_execution(current.state_machine_arn, task_id, state)
     metrics.add_metric(name="Submitted", unit=MetricUnit.Count, value=1)
+    ledger.record(
+        ledger.SUBMITTED,
+        bucket=item.bucket,
+        key=item.key,
+        version=item.version,
+        task_id=task_id,
+        execution_arn=execution_arn,
+        submitted_at=created["submitted_at"],
+        only_from=(ledger.RECEIVED, ledger.SUBMITTED),
+    )
     logger.info("upload submitted", extra={"format": facts.format, "size": facts.size, "duration_s": facts.duration_s})
     return {"outcome": "submitted", "task_id": task_id}
 

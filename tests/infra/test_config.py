@@ -19,6 +19,7 @@ def test_cdk_json_context_gives_the_documented_defaults():
     assert config.max_input_bytes == 50 * 1024 * 1024
     assert (config.wait_min_seconds, config.wait_max_seconds, config.wait_default_seconds) == (5, 300, 15)
     assert (config.max_polls, config.max_processing_seconds) == (720, 43_200)
+    assert config.vendor_outage_tolerance_seconds == 7_200
     assert (config.download_max_bytes, config.download_timeout_seconds) == (209_715_200, 120)
     assert config.presign_expiry_seconds == 43_200
     assert (config.stage, config.stack_name) == ("dev", "Declick-dev")
@@ -37,6 +38,7 @@ def test_environment_names_follow_the_contract():
     assert env["API_CONNECT_TIMEOUT_SECONDS"] == "3.05"
     assert env["DEFAULT_OUTPUT_FORMAT"] == "mp3"
     assert env["MAX_POLLS"] == "720"
+    assert env["VENDOR_OUTAGE_TOLERANCE_SECONDS"] == "7200"
     assert env["POWERTOOLS_LOG_LEVEL"] == "INFO"
 
 
@@ -59,6 +61,7 @@ def test_camel_case_keys_and_comma_separated_emails():
         ({"declick:opsEmails": ["not-an-address"]}, "declick:opsEmails", "not e-mail addresses"),
         ({"declick:maxPolls": "many"}, "declick:maxPolls", "integer"),
         ({"declick:maxPoll": 5}, "declick:maxPoll", "unknown setting"),
+        ({"declick:vendorOutageToleranceSeconds": -1}, "declick:vendorOutageToleranceSeconds", "greater than or equal"),
     ],
 )
 def test_invalid_values_name_the_context_key(override, key, fragment):
@@ -81,6 +84,8 @@ def test_missing_api_base_url_is_named():
         ({"declick:waitDefaultSeconds": 400}, "declick:waitDefaultSeconds <= declick:waitMaxSeconds"),
         ({"declick:maxPolls": 5000}, "declick:maxPolls=5000 would exceed the 25,000-event history"),
         ({"declick:stateMachineTimeoutSeconds": 43_200}, "declick:stateMachineTimeoutSeconds=43200 must be at least"),
+        # The vendor outage can add one failing poll (all client retries) on top of the deadline.
+        ({"declick:stateMachineTimeoutSeconds": 45_300}, "one API call with its retries (116 s)"),
     ],
 )
 def test_inconsistent_combinations_are_refused(override, fragment):

@@ -165,7 +165,7 @@ def test_email_subscriptions_come_from_context(template):
 
 
 def test_idempotency_table(template):
-    _, table = only(template, "AWS::DynamoDB::Table")
+    table = template["Resources"][logical_id_with_prefix(template, "AWS::DynamoDB::Table", "StorageIdempotencyTable")]
     props = table["Properties"]
     assert props["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
     assert props["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
@@ -204,7 +204,8 @@ def _grants(template, role: str) -> dict[str, set[str]]:
 
 
 def test_each_function_gets_exactly_its_named_resources(template, roles, buckets):
-    table = only(template, "AWS::DynamoDB::Table")[0]
+    table = logical_id_with_prefix(template, "AWS::DynamoDB::Table", "StorageIdempotencyTable")
+    ledger_table = logical_id_with_prefix(template, "AWS::DynamoDB::Table", "StorageJobLedgerTable")
     secret = logical_id_with_prefix(template, "AWS::SecretsManager::Secret", "NotificationsApiCredentials")
     signing = logical_id_with_prefix(template, "AWS::SecretsManager::Secret", "PipelineLinkSignerCredentials")
     machine = only(template, "AWS::StepFunctions::StateMachine")[0]
@@ -221,6 +222,8 @@ def test_each_function_gets_exactly_its_named_resources(template, roles, buckets
     secret_read = {"secretsmanager:GetSecretValue": {f"{a}{secret}"}, "secretsmanager:DescribeSecret": {f"{a}{secret}"}}
     both_secrets_read = {action: {f"{a}{secret}", f"{a}{signing}"} for action in secret_read}
     idempotency = {action: {f"{a}{table}.Arn"} for action in IDEMPOTENCY_ACTIONS}
+    # One upsert per step, on the ledger table only (not its index).
+    ledger = {"dynamodb:UpdateItem": {f"{a}{ledger_table}.Arn"}}
     consume = {
         action: {f"{a}{{}}.Arn"}
         for action in (
@@ -232,6 +235,13 @@ def test_each_function_gets_exactly_its_named_resources(template, roles, buckets
         )
     }
 
+    def merged(*grants: dict[str, set[str]]) -> dict[str, set[str]]:
+        union: dict[str, set[str]] = {}
+        for grant in grants:
+            for action, targets in grant.items():
+                union.setdefault(action, set()).update(targets)
+        return union
+
     def consume_from(lid: str) -> dict[str, set[str]]:
         return {action: {pattern.format(lid) for pattern in value} for action, value in consume.items()}
 
@@ -241,20 +251,20 @@ def test_each_function_gets_exactly_its_named_resources(template, roles, buckets
             "s3:GetObjectVersion": {f"{a}{buckets['input']}.Arn/*"},
             "s3:ListBucket": {f"{a}{buckets['input']}.Arn"},
             "states:StartExecution": {f"{a}{machine}"},
-            **idempotency,
             **both_secrets_read,
             **publish,
             **consume_from(queue),
+            **merged(idempotency, ledger),
         },
         "poll_task": {**secret_read},
         "deliver_result": {
             "s3:PutObject": {f"{a}{buckets['output']}.Arn/*"},
             "s3:AbortMultipartUpload": {f"{a}{buckets['output']}.Arn/*"},
-            **idempotency,
             **publish,
+            **merged(idempotency, ledger),
         },
-        "report_failure": {**publish},
-        "report_dead_letter": {**publish, **consume_from(dlq)},
+        "report_failure": {**publish, **ledger},
+        "report_dead_letter": {**publish, **consume_from(dlq), **ledger},
     }
     for handler, role in roles.items():
         grants = _grants(template, role)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -178,8 +179,18 @@ def test_machine_settings(template, synthesized):
 def test_only_transient_handler_errors_are_retried(states, state_name):
     """Unreachable vendor / crash: retried. A refused result URL or a rejected request: caught at once."""
     errors = {error for retry in states[state_name]["Retry"] for error in retry["ErrorEquals"]}
-    assert {"RemoteApiTransientError", "Sandbox.Timedout"} <= errors
+    assert "Sandbox.Timedout" in errors
+    # poll_task waits out vendor outages itself (a `retry` poll loops to the Wait); deliver retries them.
+    assert ("RemoteApiTransientError" in errors) == (state_name == "DeliverResult")
     assert not errors & {"States.ALL", "States.TaskFailed", "RemoteApiRejectedError", "ResultUrlRefusedError"}
+
+
+def test_an_unreadable_vendor_loops_back_to_the_wait_unless_given_up(states):
+    choices = states["RouteStatus"]["Choices"]
+    targets = [choice["Next"] for choice in choices]
+    retry = next(i for i, c in enumerate(choices) if "$.poll.retry" in json.dumps(c))
+    give_up = next(i for i, c in enumerate(choices) if "$.poll.give_up" in json.dumps(c))
+    assert give_up < retry and targets[retry] == "WaitForRemote" and targets[give_up] == "ReportFailure"
 
 
 def test_report_failure_retries_any_failure_of_its_own(states):

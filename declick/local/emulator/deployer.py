@@ -256,11 +256,16 @@ class StackDeployer:
         name = props.get("TableName") or self._name_for(res.logical_id, limit=255)
         self.physical[res.logical_id] = name
         ddb = self.client("dynamodb")
+        indexes = [
+            {key: index[key] for key in ("IndexName", "KeySchema", "Projection") if key in index}
+            for index in props.get("GlobalSecondaryIndexes") or []
+        ]
         table = ddb.create_table(
             TableName=name,
             KeySchema=props["KeySchema"],
             AttributeDefinitions=props["AttributeDefinitions"],
             BillingMode="PAY_PER_REQUEST",
+            **({"GlobalSecondaryIndexes": indexes} if indexes else {}),
         )["TableDescription"]
         self.arns[res.logical_id] = table["TableArn"]
         ttl = props.get("TimeToLiveSpecification")

@@ -26,6 +26,7 @@ from declick_pipeline import runtime
 REGION = "us-east-1"
 INPUT_BUCKET = "declick-input"
 OUTPUT_BUCKET = "declick-output"
+LEDGER_TABLE = "declick-job-ledger"
 STATE_MACHINE_DEFINITION = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})
 
 _SETTING_VARIABLES = (
@@ -36,6 +37,7 @@ _SETTING_VARIABLES = (
     "TOPIC_ARN",
     "STATE_MACHINE_ARN",
     "IDEMPOTENCY_TABLE",
+    "LEDGER_TABLE",
     "DOWNLOAD_ALLOWED_HOSTS",
     "AWS_ENDPOINT_URL",
     "AWS_PROFILE",
@@ -147,6 +149,27 @@ class Account:
             AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
         )
+        self.ddb.create_table(
+            TableName=LEDGER_TABLE,
+            KeySchema=[
+                {"AttributeName": "object", "KeyType": "HASH"},
+                {"AttributeName": "version", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": name, "AttributeType": "S"} for name in ("object", "version", "status", "status_at")
+            ],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": "by-status",
+                    "KeySchema": [
+                        {"AttributeName": "status", "KeyType": "HASH"},
+                        {"AttributeName": "status_at", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
         self.state_machine_arn = self.sfn.create_state_machine(
             name="declick-pipeline",
             definition=STATE_MACHINE_DEFINITION,
@@ -162,6 +185,7 @@ class Account:
             "TOPIC_ARN": self.topic_arn,
             "STATE_MACHINE_ARN": self.state_machine_arn,
             "IDEMPOTENCY_TABLE": "declick-idempotency",
+            "LEDGER_TABLE": LEDGER_TABLE,
             "DOWNLOAD_ALLOWED_HOSTS": vendor.host_port,
         }
         for name, value in environment.items():

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from declick.local.fake_vendor import MISSING, Reply
-from declick_contract.errors import RemoteApiRejectedError, RemoteApiResponseError, RemoteApiTransientError
+from declick_contract.errors import RemoteApiRejectedError
 from declick_pipeline import runtime
 from declick_pipeline.handlers import poll_task as poll_handler
 from declick_pipeline.pipeline_state import PipelineState
@@ -89,6 +89,11 @@ def test_complete_carries_the_result_url_and_blank_fields_become_null(account, l
         "reason": None,
         "polls": 5,
         "give_up": False,
+        "retry": False,
+        "errors": 0,
+        "errors_since": None,
+        "last_error": None,
+        "last_error_message": None,
     }
 
 
@@ -118,10 +123,48 @@ def test_finished_tasks_never_give_up(account, monkeypatch):
     assert (poll["status_name"], poll["give_up"], poll["reason"]) == ("FAILED", False, "bad audio")
 
 
-def test_vendor_outage_raises_transient_for_the_state_machine_retry(account, lambda_context):
+def test_vendor_outage_loops_back_to_the_wait_with_backoff(account, lambda_context):
     account.vendor.script_task("t-1", Reply.http(502))
-    with pytest.raises(RemoteApiTransientError):
-        poll_handler.handler(state(), lambda_context)
+    first = poll_handler.handler(state(polls=3), lambda_context)
+    assert (first["retry"], first["give_up"], first["errors"], first["polls"]) == (True, False, 1, 4)
+    assert first["status"] == 2  # the last status the vendor told us survives the outage
+    assert first["last_error"] == "RemoteApiTransientError" and "502" in first["last_error_message"]
+    second = poll_handler.handler({**state(), "poll": first}, lambda_context)
+    assert second["errors"] == 2 and second["errors_since"] == first["errors_since"]
+    assert second["wait_seconds"] == min(300, 2 * first["wait_seconds"])  # backed off, capped at WAIT_MAX
+
+
+def test_vendor_back_after_an_outage_clears_the_error_count(account, lambda_context, monkeypatch):
+    monkeypatch.setenv("API_MAX_RETRIES", "0")  # one request per poll, so each scripted reply is one poll
+    runtime.reset()
+    account.vendor.script_task("t-1", Reply.http(503), Reply.result(2, wait_time="20"))
+    failed = poll_handler.handler(state(), lambda_context)
+    recovered = poll_handler.handler({**state(), "poll": failed}, lambda_context)
+    assert failed["retry"] is True
+    assert (recovered["retry"], recovered["errors"], recovered["errors_since"]) == (False, 0, None)
+    assert (recovered["status_name"], recovered["wait_seconds"], recovered["polls"]) == ("IN_PROGRESS", 20, 2)
+
+
+def test_outage_longer_than_the_tolerance_gives_up_with_the_last_error(account, monkeypatch):
+    monkeypatch.setenv("VENDOR_OUTAGE_TOLERANCE_SECONDS", "600")
+    runtime.reset()
+    account.vendor.script_task("t-1", Reply.raw("<html>gateway</html>"))
+    start = datetime.now(UTC)
+    first = poll_once(state(), now=start)
+    within = poll_once({**state(), "poll": first}, now=start + timedelta(seconds=599))
+    beyond = poll_once({**state(), "poll": within}, now=start + timedelta(seconds=600))
+    assert (first["retry"], within["retry"], beyond["retry"]) == (True, True, False)
+    assert (within["give_up"], beyond["give_up"]) == (False, True)
+    assert beyond["last_error"] == "RemoteApiResponseError" and beyond["errors"] == 3
+
+
+def test_outage_near_the_deadline_gives_up_at_the_deadline(account, monkeypatch):
+    monkeypatch.setenv("MAX_PROCESSING_SECONDS", "3600")
+    runtime.reset()
+    account.vendor.script_task("t-1", Reply.http(500))
+    submitted = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+    poll = poll_once(state(submitted_at="2026-11-25T09:00:00Z"), now=submitted + timedelta(seconds=3601))
+    assert (poll["give_up"], poll["retry"], poll["errors"]) == (True, False, 1)
 
 
 def test_vendor_error_code_raises_rejected(account, lambda_context):
@@ -129,7 +172,8 @@ def test_vendor_error_code_raises_rejected(account, lambda_context):
         poll_handler.handler(state(task_id="unknown"), lambda_context)
 
 
-def test_unknown_status_is_a_response_error(account, lambda_context):
+def test_unknown_status_is_waited_out_like_an_outage(account, lambda_context):
     account.vendor.script_task("t-1", Reply.result(9))
-    with pytest.raises(RemoteApiResponseError, match="unknown status 9"):
-        poll_handler.handler(state(), lambda_context)
+    poll = poll_handler.handler(state(), lambda_context)
+    assert (poll["retry"], poll["last_error"]) == (True, "RemoteApiResponseError")
+    assert "unknown status 9" in poll["last_error_message"]

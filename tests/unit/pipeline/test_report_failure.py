@@ -90,6 +90,20 @@ def test_give_up_is_reported_as_poll_limit(account, lambda_context):
     assert "timed out" in error["message"] and "720" in error["message"]
 
 
+def test_outage_give_up_is_reported_with_the_last_vendor_error(account, lambda_context):
+    outage = {
+        **poll(2, "IN_PROGRESS", give_up=True, polls=40),
+        "errors": 31,
+        "errors_since": "2026-11-25T09:00:00+00:00",
+        "last_error": "RemoteApiTransientError",
+        "last_error_message": "GET /v3/pic/ecr/result/t-1 failed after 5 attempt(s): HTTP 503",
+    }
+    report_failure.handler(failed_state(poll=outage), lambda_context)
+    error = published(account)["error"]
+    assert error["code"] == "REMOTE_API_UNAVAILABLE"
+    assert "31 consecutive polls since 2026-11-25T09:00:00" in error["message"] and "HTTP 503" in error["message"]
+
+
 @pytest.mark.parametrize(
     ("error_name", "message", "code"),
     [

@@ -1,0 +1,1 @@
+"""Operators' commands on a deployed pipeline: `declick status` and `declick replay` (job ledger)."""
