@@ -72,7 +72,7 @@ def test_stack_outputs_name_the_table_and_queue():
             "declick-ledger",
             "https://sqs.us-east-1.amazonaws.com/123456789012/submit",
         )
-        with pytest.raises(OpsError, match="cannot read stack 'Declick'"):
+        with pytest.raises(OpsError, match="cannot read stack 'Declick-dev'"):
             resolve(_args())
 
 
