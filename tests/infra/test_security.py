@@ -242,6 +242,7 @@ def test_each_function_gets_exactly_its_named_resources(template, roles, buckets
             **idempotency,
             **secret_read,
             **publish,
+            # ChangeMessageVisibility also sets a failed record's retry delay (declick_pipeline.submit_retry).
             **consume_from(queue),
         },
         "poll_task": {**secret_read},
@@ -252,7 +253,8 @@ def test_each_function_gets_exactly_its_named_resources(template, roles, buckets
             **publish,
         },
         "report_failure": {**publish},
-        "report_dead_letter": {**publish, **consume_from(dlq)},
+        # PutItem: the upload's notification-owner record (declick_pipeline.upload_records).
+        "report_dead_letter": {**publish, **consume_from(dlq), "dynamodb:PutItem": {f"{a}{table}.Arn"}},
     }
     for handler, role in roles.items():
         grants = _grants(template, role)
