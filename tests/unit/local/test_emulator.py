@@ -72,3 +72,17 @@ def test_environment_is_the_resolved_template_plus_overrides(aws):
     assert env["LOCAL_ONLY"] == "1" and os.environ["LOCAL_ONLY"] == "1"
     assert os.environ["AWS_ENDPOINT_URL"] == aws.endpoint_url
     assert "NotifHandler" not in aws.functions  # CDK helper functions are not ours
+
+
+@pytest.mark.parametrize(("queue_seconds", "expected"), [(4620, 92), (720, 30), (180, 30)])
+def test_received_messages_stay_invisible_for_the_queue_timeout_scaled_down(queue_seconds, expected):
+    import boto3
+    from moto import mock_aws
+
+    from declick.local.emulator.event_sources import EventSourceMapping, SqsPollers
+
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="q", Attributes={"VisibilityTimeout": str(queue_seconds)})["QueueUrl"]
+        mapping = EventSourceMapping("fn", "arn:aws:sqs:us-east-1:123456789012:q", url, 5, True, 2)
+        assert SqsPollers._visibility(sqs, mapping) == expected
