@@ -214,15 +214,14 @@ class RemoteApiClient:
             f"{method} {path} failed after {self.max_retries + 1} attempt(s): {last_problem}", http_status=last_status
         )
 
-    @staticmethod
-    def _unwrap(method: str, path: str, response: requests.Response) -> Any:
+    def _unwrap(self, method: str, path: str, response: requests.Response) -> Any:
         status = response.status_code
         try:
             payload = response.json()
         except (ValueError, RecursionError):
             payload = None
         code = as_int(payload.get("code")) if isinstance(payload, Mapping) else None
-        msg = (clean_text(payload.get("msg")) or "") if isinstance(payload, Mapping) else ""
+        msg = (clean_text(payload.get("msg"), self.text_max_chars) or "") if isinstance(payload, Mapping) else ""
         if status in (401, 403):
             raise RemoteApiAuthError(
                 f"{method} {path} was refused with HTTP {status}: check the API credentials",

@@ -240,3 +240,15 @@ def test_dead_letter_of_a_never_notified_upload_is_reported(account, lambda_cont
     uploaded = account.upload("lost.wav", audio_files["wav"])
     report_dead_letter.handler(account.sqs_event({"Records": [account.event_for(uploaded)]}), lambda_context)
     assert only_message(account)["error"]["code"] == "SUBMIT_FAILED"
+
+
+def test_the_vendor_text_bound_is_a_setting(account, lambda_context, audio_files, monkeypatch):
+    monkeypatch.setenv("VENDOR_TEXT_MAX_CHARS", "300")
+    runtime.reset()
+    account.vendor.script_create(Reply.error(1003, "too loud " * 1000))
+    uploaded = account.upload("bounded.wav", audio_files["wav"])
+    run(account, lambda_context, uploaded)
+    message = only_message(account)
+    assert message["status"] == "REJECTED"
+    assert "too loud" in message["error"]["message"]
+    assert len(message["error"]["message"]) < 400
