@@ -139,7 +139,7 @@ def one_run(pipeline: Any, source: Path, key: str) -> dict[str, Any]:
     submit = by_handler["submit_task"][-1]
     deliver = by_handler["deliver_result"][-1]
     task = next(t for t in pipeline.service_tasks() if t.id == note["task"]["id"])
-    execution = next(e for e in aws.executions() if e["name"] == task.id)
+    execution = next(e for e in aws.executions() if e["name"].rsplit("-", 1)[0] == task.id)
     transitions = sum(1 for e in aws.execution_history(execution["executionArn"]) if e["type"].endswith("StateEntered"))
     return {
         "wall": t_notified - t0,
@@ -228,7 +228,7 @@ def memory_runs(template: dict[str, Any], workdir: Path) -> dict[str, Any]:
         submit = run_child(aws.function_by_handler("submit_task"), {"Records": [message]})
         assert submit["result"] == {"batchItemFailures": []}, submit["result"]
         assert aws.wait_for(lambda ns: any(n.message["input"]["key"] == key for n in ns), timeout=300)
-        execution = next(e for e in aws.executions() if e["name"] == "mem-1")
+        execution = next(e for e in aws.executions() if e["name"].rsplit("-", 1)[0] == "mem-1")
         state = json.loads(
             aws.client("stepfunctions").describe_execution(executionArn=execution["executionArn"])["input"]
         )

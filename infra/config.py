@@ -92,6 +92,9 @@ class StackConfig(PipelineKnobs):
     # Remote API (vendor backend; with the engine backend the URL and credentials are the stack's own)
     api_base_url: str | None = None
     api_secret_arn: str | None = None
+    # cdk.json ships a placeholder URL; synthesizing it is refused unless this says it is meant
+    # (a template to look at, tests, the local emulator, which points the functions elsewhere).
+    allow_placeholder_api_url: bool = False
 
     # Limits
     max_input_bytes: int = Field(api.MAX_INPUT_BYTES, ge=1, le=524_288_000)
@@ -189,6 +192,16 @@ class StackConfig(PipelineKnobs):
         if bad:
             raise ValueError(f"{bad} are not e-mail addresses")
         return items
+
+    @model_validator(mode="after")
+    def _not_placeholder(self) -> StackConfig:
+        if self.api_base_url.lower() == api.PLACEHOLDER_API_BASE_URL and not self.allow_placeholder_api_url:
+            raise ConfigError(
+                f"{_key('api_base_url')} is still the placeholder {api.PLACEHOLDER_API_BASE_URL}: every upload "
+                f"would fail. Set it (-c {_key('api_base_url')}=https://<vendor>) or, for a template that is "
+                f"not deployed, pass -c {_key('allow_placeholder_api_url')}=true"
+            )
+        return self
 
     @model_validator(mode="after")
     def _coherent(self) -> StackConfig:

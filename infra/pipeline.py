@@ -142,6 +142,9 @@ class Pipeline(Construct):
 
         notifications.topic.grant_publish(self.functions["report_failure"])
         notifications.topic.grant_publish(self.functions["report_dead_letter"])
+        # The upload's notification-owner record (declick_pipeline.upload_records): the dead-letter
+        # reporter stays silent for an upload already notified or handed to an execution.
+        storage.idempotency_table.grant(self.functions["report_dead_letter"], "dynamodb:PutItem")
 
         self.state_machine = build_state_machine(
             self,

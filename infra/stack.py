@@ -26,6 +26,9 @@ ROOT = Path(__file__).resolve().parent.parent
 STACK_NAME = "Declick"
 # CDK's own switch: bundle assets only for the listed stacks. Empty = stage sources as they are.
 SKIP_BUNDLING = {"aws:cdk:bundling-stacks": []}
+# Templates synthesized in process are looked at or run on the emulator (which sets the functions'
+# API URL itself), never deployed: cdk.json's placeholder API URL is fine there.
+PLACEHOLDER_ALLOWED = {"declick:allowPlaceholderApiUrl": True}
 
 
 class DeclickStack(Stack):
@@ -148,6 +151,6 @@ def synth_template(context: Mapping[str, Any] | None = None) -> dict[str, Any]:
     offline; the template is otherwise identical to a deployable one. cdk-nag is not run here.
     """
     with tempfile.TemporaryDirectory(prefix="declick-synth-") as outdir:
-        app, stack = build_app({**SKIP_BUNDLING, **(context or {})}, outdir=outdir, nag=False)
+        app, stack = build_app({**SKIP_BUNDLING, **PLACEHOLDER_ALLOWED, **(context or {})}, outdir=outdir, nag=False)
         assembly = app.synth()
         return assembly.get_stack_by_name(stack.stack_name).template

@@ -42,6 +42,9 @@ LOCAL_CONTEXT: dict[str, Any] = {
 # than through the context because the stack (rightly) accepts only https endpoints.
 LOCAL_ENV = {
     "POWERTOOLS_TRACE_DISABLED": "true",
+    # A failed submit record is retried after 1-2 s instead of 10 s doubling to 5 minutes.
+    "SUBMIT_RETRY_BASE_SECONDS": "1",
+    "SUBMIT_RETRY_MAX_SECONDS": "2",
 }
 
 # The engine backend's handlers (functions/declick_engine_backend).

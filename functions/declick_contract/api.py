@@ -26,6 +26,14 @@ OUTPUT_FORMATS = ("mp3", "wav")
 DEFAULT_OUTPUT_FORMAT = "mp3"
 MEDIA_TYPES = {"wav": "audio/wav", "mp3": "audio/mpeg"}
 
+# MPEG-1/2/2.5 Layer III can store these sample rates only, in at most two channels.
+MP3_SAMPLE_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
+MP3_MAX_CHANNELS = 2
+
+# cdk.json's `declick:apiBaseUrl` until an operator sets the real one: deploying it is refused at
+# synth (infra/config.py) and a function configured with it fails uploads at once (submission).
+PLACEHOLDER_API_BASE_URL = "https://api.vendor.example"
+
 # The vendor's documented input limit.
 MAX_INPUT_BYTES = 50 * 1024 * 1024
 

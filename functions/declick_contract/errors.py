@@ -14,11 +14,16 @@ class RemoteApiError(RuntimeError):
 
 
 class RemoteApiTransientError(RemoteApiError):
-    """Network trouble, 5xx or 429 that outlasted the retries: the same request may succeed later."""
+    """Network trouble, 5xx or 429 that outlasted the retries: the same request may succeed later.
 
-    def __init__(self, message: str, *, http_status: int | None = None):
+    `retry_after` is the vendor's `Retry-After` (seconds) when the client chose not to wait that
+    long itself, so the caller can schedule the retry (e.g. an SQS message's visibility).
+    """
+
+    def __init__(self, message: str, *, http_status: int | None = None, retry_after: float | None = None):
         super().__init__(message)
         self.http_status = http_status
+        self.retry_after = retry_after
 
 
 class RemoteApiRejectedError(RemoteApiError):

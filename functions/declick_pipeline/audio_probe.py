@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 import struct
+from dataclasses import dataclass
 from typing import BinaryIO
 
 from mutagen import MutagenError
@@ -27,8 +28,17 @@ class UnreadableAudio(ValueError):
     """The file is not the audio its first bytes promised; the message says what is wrong."""
 
 
-def _wav_frames(handle: BinaryIO, file_size: int) -> tuple[int, int]:
-    """(frames, sample rate) of a RIFF or RF64 WAVE file."""
+@dataclass(frozen=True)
+class AudioFacts:
+    """What submit needs: the vendor's `file_time`, and what the requested output format can hold."""
+
+    duration_s: int
+    channels: int
+    sample_rate: int
+
+
+def _wav_frames(handle: BinaryIO, file_size: int) -> tuple[int, int, int]:
+    """(frames, sample rate, channels) of a RIFF or RF64 WAVE file."""
     head = handle.read(12)
     if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
         raise UnreadableAudio("it has no RIFF/WAVE header")
@@ -79,9 +89,9 @@ def _wav_frames(handle: BinaryIO, file_size: int) -> tuple[int, int]:
     if tag in _BLOCK_FORMATS:
         if block_align <= 0:
             raise UnreadableAudio("its fmt chunk declares a zero block size")
-        return data_size // block_align, rate
+        return data_size // block_align, rate, channels
     if fact_frames is not None:
-        return fact_frames, rate
+        return fact_frames, rate, channels
     raise UnreadableAudio(f"its encoding (WAVE format 0x{tag:04x}) gives no sample count")
 
 
@@ -129,7 +139,7 @@ def _has_two_frames(path: str) -> bool:
     return False
 
 
-def _mp3_seconds(path: str) -> float:
+def _mp3_info(path: str):
     if not _has_two_frames(path):
         raise UnreadableAudio("it holds no complete MPEG audio frame")
     try:
@@ -138,19 +148,26 @@ def _mp3_seconds(path: str) -> float:
         raise UnreadableAudio(f"no MPEG audio frames were found ({exc})") from None
     if info.sample_rate <= 0:
         raise UnreadableAudio("its MPEG frames declare no sample rate")
-    return info.length
+    return info
 
 
-def duration_seconds(path: str, fmt: str) -> int:
-    """Whole seconds, rounded up, at least 1; `UnreadableAudio` when the file has no audio frames."""
+def probe(path: str, fmt: str) -> AudioFacts:
+    """Duration (whole seconds, rounded up, at least 1), channels and rate; `UnreadableAudio` when
+    the file has no audio frames."""
     if fmt == "wav":
         with open(path, "rb") as handle:
-            frames, rate = _wav_frames(handle, os.fstat(handle.fileno()).st_size)
+            frames, rate, channels = _wav_frames(handle, os.fstat(handle.fileno()).st_size)
         seconds = frames / rate
     elif fmt == "mp3":
-        seconds = _mp3_seconds(path)
+        info = _mp3_info(path)
+        seconds, rate, channels = info.length, info.sample_rate, info.channels
     else:
         raise UnreadableAudio(f"{fmt} is not a format this probe reads")
     if seconds <= 0:
         raise UnreadableAudio("it contains no audio frames")
-    return max(1, math.ceil(seconds))
+    return AudioFacts(duration_s=max(1, math.ceil(seconds)), channels=channels, sample_rate=rate)
+
+
+def duration_seconds(path: str, fmt: str) -> int:
+    """Whole seconds, rounded up, at least 1; `UnreadableAudio` when the file has no audio frames."""
+    return probe(path, fmt).duration_s

@@ -163,12 +163,19 @@ def _deliver(key: dict[str, str], state: PipelineState) -> dict[str, Any]:
 
 
 def deliver_result(state: PipelineState, lambda_context: Any = None) -> dict[str, Any]:
-    """Deliver once per task: a retried or re-driven deliver returns the first result, no second notification."""
+    """Deliver once per upload's task: a retried or re-driven deliver returns the first result, no second
+    notification. The upload is part of the key because a vendor may hand one task id to two uploads."""
     runtime.settings().require("OUTPUT_BUCKET", "TOPIC_ARN", "IDEMPOTENCY_TABLE")
+    source = state.input
     return run_once(
         _deliver,
         key_prefix="deliver_result",
-        key={"task_id": state.task_id},
+        key={
+            "task_id": state.task_id,
+            "bucket": source.bucket or "",
+            "key": source.key or "",
+            "version": source.version_id or source.etag or "",
+        },
         state=state,
         lambda_context=lambda_context,
     )

@@ -12,7 +12,7 @@ from typing import Any
 
 from declick_contract import errors
 from declick_contract.api import Status
-from declick_pipeline import ledger, notifications
+from declick_pipeline import ledger, notifications, upload_records
 from declick_pipeline.observability import MetricUnit, count_failure, logger, metrics
 from declick_pipeline.pipeline_state import PipelineState, PollOutcome
 from declick_pipeline.s3_events import Upload
@@ -114,6 +114,8 @@ def report_failure(state: PipelineState) -> dict[str, Any]:
 
 def report_dead_upload(upload: Upload) -> None:
     """The submit queue gave up on this upload; whether a remote task exists is unknown, so no `task`."""
+    if not upload_records.claim_notification(upload.identity(), upload_records.DEAD_LETTER):
+        return  # already REJECTED/FAILED at submit, or an execution was started and will notify
     error = {
         "code": "SUBMIT_FAILED",
         "message": "the upload could not be submitted after repeated attempts; an operator has to look",

@@ -90,6 +90,7 @@ def remote_api() -> RemoteApiClient:
             connect_timeout=current.api_connect_timeout_seconds,
             read_timeout=current.api_read_timeout_seconds,
             max_retries=current.api_max_retries,
+            text_max_chars=current.vendor_text_max_chars,
         )
 
     return _cached("remote_api", build)

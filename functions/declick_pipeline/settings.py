@@ -48,6 +48,11 @@ class Settings(PipelineKnobs):
     download_max_bytes: int = Field(209_715_200, ge=1)
     download_timeout_seconds: float = Field(120.0, ge=1, le=900, allow_inf_nan=False)
     download_allowed_hosts: frozenset[str] = frozenset()
+    # Longest vendor text (msg, reason) kept in state, logs and notifications (vendor_text).
+    vendor_text_max_chars: int = Field(1000, ge=200, le=20_000)
+    # A failed submit record is retried after base, 2x base, ... up to max seconds (submit_retry).
+    submit_retry_base_seconds: float = Field(10.0, ge=1, le=3600, allow_inf_nan=False)
+    submit_retry_max_seconds: float = Field(300.0, ge=1, le=43_200, allow_inf_nan=False)
 
     @field_validator("default_output_format", mode="before")
     @classmethod

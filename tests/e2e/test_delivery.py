@@ -29,7 +29,8 @@ def _redeliver(pipeline, body: str, copies: int = 1) -> None:
 
 
 def _executions_named(pipeline, name: str) -> list[dict]:
-    return [e for e in pipeline.emulator.executions() if e["name"] == name]
+    # Execution names are `<task id>-<digest of the upload and task id>` (submission.execution_name).
+    return [e for e in pipeline.emulator.executions() if e["name"].rsplit("-", 1)[0] == name]
 
 
 def test_event_delivered_again_after_completion(vendor_pipeline, vendor):

@@ -107,7 +107,8 @@ def test_remote_task_ending_badly_is_failed_with_its_reason(pipeline, vendor, st
 
 
 def _first_wait_seconds(pipeline, task_id: str) -> int:
-    execution = next(e for e in pipeline.emulator.executions() if e["name"] == task_id)
+    # Execution names are `<task id>-<digest of the upload and task id>` (submission.execution_name).
+    execution = next(e for e in pipeline.emulator.executions() if e["name"].startswith(f"{task_id}-"))
     for event in pipeline.emulator.execution_history(execution["executionArn"]):
         details = event.get("lambdaFunctionSucceededEventDetails") or event.get("taskSucceededEventDetails")
         if details:

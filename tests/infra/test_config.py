@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 
 from infra.config import ConfigError, StackConfig, load_config
-from infra.stack import SKIP_BUNDLING, build_app, default_context
+from infra.stack import PLACEHOLDER_ALLOWED, SKIP_BUNDLING, build_app, default_context
 
-BASE = {"declick:apiBaseUrl": "https://api.vendor.example"}
+BASE = {"declick:apiBaseUrl": "https://api.vendor.test"}
 
 
 def test_cdk_json_context_gives_the_documented_defaults():
-    config = load_config(default_context())
+    config = load_config({**default_context(), **PLACEHOLDER_ALLOWED})
     assert config.api_base_url == "https://api.vendor.example"
     assert config.api_secret_arn is None
     assert (config.default_detection_mult, config.default_click_len) == (8.0, 10)
@@ -29,7 +29,17 @@ def test_cdk_json_context_gives_the_documented_defaults():
         30,
     )
     # cdk.json repeats the model defaults; a drift between the two would be confusing.
-    assert config == StackConfig(api_base_url="https://api.vendor.example")
+    assert config == StackConfig(api_base_url="https://api.vendor.example", allow_placeholder_api_url=True)
+
+
+def test_the_placeholder_api_url_is_refused_unless_opted_in():
+    with pytest.raises(ConfigError, match="placeholder https://api.vendor.example") as caught:
+        load_config(default_context())
+    assert "declick:allowPlaceholderApiUrl=true" in str(caught.value)
+    with pytest.raises(ConfigError, match="placeholder"):
+        build_app({**SKIP_BUNDLING, "declick:apiBaseUrl": "https://API.vendor.example/"}, nag=False)
+    assert load_config({**default_context(), "declick:allowPlaceholderApiUrl": "true"}).allow_placeholder_api_url
+    assert load_config({**default_context(), **BASE}).api_base_url == "https://api.vendor.test"
 
 
 def test_environment_names_follow_the_contract():

@@ -253,6 +253,7 @@ def test_each_function_gets_exactly_its_named_resources(template, roles, buckets
             "states:StartExecution": {f"{a}{machine}"},
             **both_secrets_read,
             **publish,
+            # ChangeMessageVisibility also sets a failed record's retry delay (declick_pipeline.submit_retry).
             **consume_from(queue),
             **merged(idempotency, ledger),
         },
@@ -264,7 +265,8 @@ def test_each_function_gets_exactly_its_named_resources(template, roles, buckets
             **merged(idempotency, ledger),
         },
         "report_failure": {**publish, **ledger},
-        "report_dead_letter": {**publish, **consume_from(dlq), **ledger},
+        # PutItem: the upload's notification-owner record (declick_pipeline.upload_records).
+        "report_dead_letter": {**publish, **consume_from(dlq), **ledger, "dynamodb:PutItem": {f"{a}{table}.Arn"}},
     }
     for handler, role in roles.items():
         grants = _grants(template, role)

@@ -1,8 +1,11 @@
 """Lambda event source mappings (SQS → function): one poller per mapping, partial batch failures.
 
-Failed messages are made visible again after `RETRY_DELAY_SECONDS` so that the redrive policy
-(moto moves a message to the DLQ after `maxReceiveCount` receives) plays out in seconds instead
-of the production visibility timeout.
+Visibility works as on AWS, with the clock of the queue's visibility timeout scaled down: a
+received message stays invisible for `VISIBILITY_SCALE` x the queue's `VisibilityTimeout` (at
+least `MIN_VISIBILITY_SECONDS`, so a batch waiting for its function is not redelivered under
+it). A failed message is left alone: it comes back when that runs out, or when the function set
+its visibility itself (the submit handler does, per attempt), exactly what the retry timing on
+AWS depends on. moto moves a message to the DLQ after `maxReceiveCount` receives.
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from declick.local.template import REGION
 
 LOG = logging.getLogger("declick.local")
 
-RETRY_DELAY_SECONDS = 1  # a failed message's visibility timeout, instead of the queue's
+# 4620 s (the submit queue: six times the function timeout) becomes 92 s; the DLQ's 720 s, 30 s.
+VISIBILITY_SCALE = 1 / 50
+MIN_VISIBILITY_SECONDS = 30
 POLL_WAIT_SECONDS = 1  # long-polling wait: also how soon a poller notices `stop()`
 
 
@@ -107,7 +112,6 @@ class SqsPollers:
         stop: threading.Event,
     ):
         self.mappings = mappings
-        self._timeouts = {spec.name: spec.timeout_s for spec in functions.values()}
         self._runtime = runtime
         self._client = client
         self.batch_log: list[Batch] = []
@@ -138,6 +142,7 @@ class SqsPollers:
 
     def _poll(self, mapping: EventSourceMapping, pool: ThreadPoolExecutor) -> None:
         sqs = self._client("sqs")
+        visibility = self._visibility(sqs, mapping)
         slots = threading.Semaphore(mapping.max_concurrency)
         while not self._stop.is_set():
             if not slots.acquire(timeout=0.5):
@@ -147,7 +152,7 @@ class SqsPollers:
                     QueueUrl=mapping.queue_url,
                     MaxNumberOfMessages=min(mapping.batch_size, 10),
                     WaitTimeSeconds=POLL_WAIT_SECONDS,
-                    VisibilityTimeout=self._timeouts[mapping.function_name] + 30,
+                    VisibilityTimeout=visibility,
                     AttributeNames=["All"],
                     MessageAttributeNames=["All"],
                 ).get("Messages", [])
@@ -162,6 +167,17 @@ class SqsPollers:
             with self._cond:
                 self.batches_in_flight += 1
             pool.submit(self._run_batch, mapping, messages, sqs, slots)
+
+    @staticmethod
+    def _visibility(sqs: Any, mapping: EventSourceMapping) -> int:
+        """The queue's visibility timeout on the emulator's clock."""
+        try:
+            attributes = sqs.get_queue_attributes(QueueUrl=mapping.queue_url, AttributeNames=["VisibilityTimeout"])
+            queue_seconds = int(attributes["Attributes"]["VisibilityTimeout"])
+        except Exception as exc:  # noqa: BLE001 - fall back to SQS's default of 30 s
+            LOG.warning("cannot read the visibility timeout of %s: %s", mapping.queue_url, exc)
+            queue_seconds = 30
+        return max(MIN_VISIBILITY_SECONDS, round(queue_seconds * VISIBILITY_SCALE))
 
     def _run_batch(self, mapping: EventSourceMapping, messages: list[dict[str, Any]], sqs: Any, slots: Any) -> None:
         try:
@@ -180,13 +196,7 @@ class SqsPollers:
                         for i, m in enumerate(done[start : start + 10])
                     ],
                 )
-            for message in messages:
-                if message["MessageId"] in failed:
-                    sqs.change_message_visibility(
-                        QueueUrl=mapping.queue_url,
-                        ReceiptHandle=message["ReceiptHandle"],
-                        VisibilityTimeout=RETRY_DELAY_SECONDS,
-                    )
+            # Failed messages are not touched: they reappear when their visibility runs out.
         except Exception:  # noqa: BLE001 - a poller must survive; the message stays and is retried
             LOG.exception("event source mapping for %s failed", mapping.function_name)
         finally:

@@ -127,3 +127,15 @@ def test_http_subscribers_get_sns_posts_off_the_publishers_path(aws):
             sns.unsubscribe(SubscriptionArn=subscription["SubscriptionArn"])
         hook.shutdown()
         hook.server_close()
+@pytest.mark.parametrize(("queue_seconds", "expected"), [(4620, 92), (720, 30), (180, 30)])
+def test_received_messages_stay_invisible_for_the_queue_timeout_scaled_down(queue_seconds, expected):
+    import boto3
+    from moto import mock_aws
+
+    from declick.local.emulator.event_sources import EventSourceMapping, SqsPollers
+
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="q", Attributes={"VisibilityTimeout": str(queue_seconds)})["QueueUrl"]
+        mapping = EventSourceMapping("fn", "arn:aws:sqs:us-east-1:123456789012:q", url, 5, True, 2)
+        assert SqsPollers._visibility(sqs, mapping) == expected

@@ -27,6 +27,14 @@ def _publish(status: str, key: str, **extra: object) -> None:
     )
 
 
+def _retry_soon(record) -> None:
+    """What the product's submit handler does for a failed record: set its visibility itself. The
+    emulator must honour it instead of the queue's (scaled) visibility timeout."""
+    sqs = boto3.client("sqs")
+    queue_url = sqs.get_queue_url(QueueName=record["eventSourceARN"].split(":")[-1])["QueueUrl"]
+    sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=record["receiptHandle"], VisibilityTimeout=1)
+
+
 def submit(event, context):
     failures = []
     for record in event["Records"]:
@@ -37,6 +45,7 @@ def submit(event, context):
             key = unquote_plus(s3_record["s3"]["object"]["key"])
             if "poison" in key:
                 failures.append({"itemIdentifier": record["messageId"]})
+                _retry_soon(record)
                 continue
             boto3.client("stepfunctions").start_execution(
                 stateMachineArn=os.environ["STATE_MACHINE_ARN"],

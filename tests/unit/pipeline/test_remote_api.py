@@ -132,9 +132,19 @@ def test_5xx_and_429_are_retried_with_backoff(client, vendor, sleeps):
 
 
 def test_retry_after_is_honoured_and_capped(client, vendor, sleeps):
-    vendor.script_create(Reply.http(429, retry_after="2"), Reply.http(503, retry_after="3600"), Reply.created("t"))
-    client.create_task(REQUEST)
+    vendor.script_task("t", Reply.http(429, retry_after="2"), Reply.http(503, retry_after="3600"), Reply.result(2))
+    client.get_result("t")
     assert sleeps == [2.0, 5.0]
+
+
+def test_a_create_does_not_sleep_a_long_retry_after_but_hands_it_back(client, vendor, sleeps):
+    """The submit Lambda serves a batch: one record's long Retry-After must not hold up the others."""
+    vendor.script_create(Reply.http(429, retry_after="2"), Reply.http(503, retry_after="3600"), Reply.created("t"))
+    with pytest.raises(RemoteApiTransientError) as caught:
+        client.create_task(REQUEST)
+    assert sleeps == [2.0]
+    assert caught.value.retry_after == 3600.0 and caught.value.http_status == 503
+    assert len(vendor.requests) == 2
 
 
 def test_retries_run_out_as_a_transient_error(client, vendor, sleeps):

@@ -56,7 +56,7 @@ def test_wav_upload_creates_one_task_and_starts_the_execution(account, lambda_co
     assert query["X-Amz-Expires"] == ["43200"]
 
     (execution,) = account.executions()
-    assert execution["name"] == "task-1"
+    assert execution["name"].startswith("task-1-") and len(execution["name"]) <= 80
     state = json.loads(execution["input"])
     # The Choice states test `$.poll` / `$.error` for presence: the input must not carry them, not even as null.
     assert set(state) == {"task_id", "submitted_at", "uploaded_at", "input", "parameters"}
@@ -169,12 +169,20 @@ def test_failed_start_is_retried_without_a_second_remote_task(account, lambda_co
 
 
 def test_task_ids_are_sanitised_into_execution_names(account, lambda_context, audio_files):
-    account.vendor.script_create(Reply.created("job:42/ä b"))
+    account.vendor.script_create(Reply.created("job:42/x.y"))
     uploaded = account.upload("odd.wav", audio_files["wav"])
     run(account, lambda_context, {"Records": [account.event_for(uploaded)]})
     (execution,) = account.executions()
-    assert execution["name"].startswith("job-42---b-")
-    assert json.loads(execution["input"])["task_id"] == "job:42/ä b"
+    assert execution["name"].startswith("job-42-x-y-")
+    assert json.loads(execution["input"])["task_id"] == "job:42/x.y"
+
+
+def test_a_task_id_that_is_not_an_identifier_fails_the_upload(account, lambda_context, audio_files):
+    account.vendor.script_create(Reply.created("job 42/ä"))
+    uploaded = account.upload("odd.wav", audio_files["wav"])
+    assert run(account, lambda_context, {"Records": [account.event_for(uploaded)]}) == {"batchItemFailures": []}
+    assert account.executions() == []
+    assert only_notification(account)["message"]["error"]["code"] == "REMOTE_API_BAD_RESPONSE"
 
 
 def reject_case(account, lambda_context, key, data, metadata=None, size=None):
@@ -302,10 +310,10 @@ def test_an_existing_execution_counts_as_started(account):
     from declick_pipeline.pipeline_state import PipelineState
     from declick_pipeline.submission import _start_execution
 
-    _start_execution(account.state_machine_arn, "task-7", PipelineState(task_id="task-7", attempt=1))
+    _start_execution(account.state_machine_arn, "task-7-abc", PipelineState(task_id="task-7", attempt=1))
     # differs: AlreadyExists
-    _start_execution(account.state_machine_arn, "task-7", PipelineState(task_id="task-7", attempt=2))
-    assert [e["name"] for e in account.executions()] == ["task-7"]
+    _start_execution(account.state_machine_arn, "task-7-abc", PipelineState(task_id="task-7", attempt=2))
+    assert [e["name"] for e in account.executions()] == ["task-7-abc"]
 
 
 def test_metrics_are_emitted_and_no_signature_or_secret_is_logged(
