@@ -195,7 +195,8 @@ class StackConfig(PipelineKnobs):
 
     @model_validator(mode="after")
     def _not_placeholder(self) -> StackConfig:
-        if self.api_base_url.lower() == api.PLACEHOLDER_API_BASE_URL and not self.allow_placeholder_api_url:
+        placeholder = (self.api_base_url or "").lower() == api.PLACEHOLDER_API_BASE_URL
+        if self.backend == "vendor" and placeholder and not self.allow_placeholder_api_url:
             raise ConfigError(
                 f"{_key('api_base_url')} is still the placeholder {api.PLACEHOLDER_API_BASE_URL}: every upload "
                 f"would fail. Set it (-c {_key('api_base_url')}=https://<vendor>) or, for a template that is "

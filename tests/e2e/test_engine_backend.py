@@ -64,16 +64,17 @@ def test_audio_longer_than_a_worker_can_clean_is_rejected_at_creation(engine_pip
 
 
 def test_audio_the_engine_cannot_process_fails_with_the_workers_reason(engine_pipeline):
-    # 6 kHz is a valid WAV the pipeline accepts, but below the engine's lowest sample rate.
+    # 6 kHz is a valid WAV the pipeline accepts with WAV output (MP3 cannot hold 6 kHz, which is
+    # refused at upload), but below the engine's lowest sample rate.
     body = audio.encode(audio.speechlike(rate=6000), "wav", rate=6000)
-    upload = engine_pipeline.upload("engine/low-rate.wav", body)
+    upload = engine_pipeline.upload("engine/low-rate.wav", body, metadata={"output-format": "wav"})
     (note,) = settle(engine_pipeline, [upload])
     assert_notification_shape(note, "FAILED")
     assert note["error"]["code"] == "REMOTE_TASK_FAILED"
     assert "sample rate" in note["error"]["message"] and "(code 1007)" in note["error"]["message"]
     task = _task(engine_pipeline, note["task"]["id"])
     assert int(task["status"]) == 4 and "sample rate" in task["reason"]
-    assert "engine/low-rate.mp3" not in engine_pipeline.output_objects()
+    assert "engine/low-rate.wav" not in engine_pipeline.output_objects()
 
 
 def test_the_api_answers_with_the_contracts_envelope(engine_pipeline):

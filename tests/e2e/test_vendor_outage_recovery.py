@@ -16,7 +16,7 @@ PIPELINE_ENV = {"API_MAX_RETRIES": "0", "VENDOR_OUTAGE_TOLERANCE_SECONDS": "600"
 
 
 def _poll_outputs(pipeline, task_id):
-    execution = next(e for e in pipeline.emulator.executions() if e["name"] == task_id)
+    execution = next(e for e in pipeline.emulator.executions() if e["name"].startswith(f"{task_id}-"))
     outputs = []
     for event in pipeline.emulator.execution_history(execution["executionArn"]):
         details = event.get("lambdaFunctionSucceededEventDetails") or event.get("taskSucceededEventDetails")

@@ -13,7 +13,7 @@ import re
 import pytest
 
 from infra.config import ConfigError, load_config
-from infra.stack import default_context, synth_template
+from infra.stack import PLACEHOLDER_ALLOWED, default_context, synth_template
 from tests.infra.template_tools import (
     ARN_PREFIX,
     as_list,
@@ -136,7 +136,7 @@ def test_key_rotation_is_a_serial_bump():
     assert key["Properties"]["Serial"] == 2
 
 
-BASE = {**default_context()}
+BASE = {**default_context(), **PLACEHOLDER_ALLOWED}
 
 
 @pytest.mark.parametrize(
