@@ -31,6 +31,39 @@ class TaskError(Exception):
         self.detail = detail
 
 
+# What a task carries from its create request into a job; both task types (the service's SQLite
+# row and the engine backend's DynamoDB item) use these names.
+REQUEST_FIELDS = (
+    "file_link",
+    "file_size",
+    "file_md5",
+    "file_time",
+    "input_ext",
+    "detection_mult",
+    "click_len",
+    "output_ext",
+)
+
+
+def new_job(task_id: str, task: object, limits: object, *, retry_delay_seconds: float, **paths: str) -> dict:
+    """The job `run_job` expects, from a task (REQUEST_FIELDS), the server's download and audio
+    limits (`limits`: the service's or the backend's settings) and the paths of this run
+    (`work_path`, `result_path`, optionally `part_path`)."""
+    return {
+        "id": task_id,
+        **{name: getattr(task, name) for name in REQUEST_FIELDS},
+        **paths,
+        "max_bytes": limits.max_input_bytes,
+        "download_timeout_seconds": limits.download_timeout_seconds,
+        "download_retries": limits.download_retries,
+        "download_retry_delay_seconds": retry_delay_seconds,
+        "allowed_hosts": sorted(limits.allowed_hosts),
+        "max_audio_seconds": limits.max_audio_seconds,
+        "duration_tolerance_seconds": limits.duration_tolerance_seconds,
+        "duration_tolerance_ratio": limits.duration_tolerance_ratio,
+    }
+
+
 def _part_path(job: dict) -> Path:
     """Where this run writes before the final rename: the service gives each attempt its own
     (`part_path`), so a restarted run never shares a file with an orphan of a crashed one."""

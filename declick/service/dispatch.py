@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import wait as wait_for
 from pathlib import Path
 
+from declick.jobs import new_job
 from declick.service.codes import Code, reason_text
 from declick.service.estimator import Estimator
 from declick.service.results import PART_SUFFIX, expire_result, part_path, remove_partials
@@ -360,25 +361,12 @@ class Runner:
         # Scratch names are unique per attempt: a run never shares a file with an earlier one of
         # the same task (say, an orphan of a crashed service still writing it).
         scratch = f"{task.id}.{task.attempts}-{secrets.token_hex(4)}"
-        return {
-            "id": task.id,
-            "file_link": task.file_link,
-            "file_size": task.file_size,
-            "file_md5": task.file_md5,
-            "file_time": task.file_time,
-            "input_ext": task.input_ext,
-            "detection_mult": task.detection_mult,
-            "click_len": task.click_len,
-            "output_ext": task.output_ext,
-            "work_path": str(self.work_dir / f"{scratch}.in"),
-            "part_path": str(part_path(self.results_dir, scratch, task.output_ext)),
-            "result_path": str(self.results_dir / f"{task.id}.{task.output_ext}"),
-            "max_bytes": self.settings.max_input_bytes,
-            "download_timeout_seconds": self.settings.download_timeout_seconds,
-            "download_retries": self.settings.download_retries,
-            "download_retry_delay_seconds": self.settings.download_retry_delay_seconds,
-            "allowed_hosts": sorted(self.settings.allowed_hosts),
-            "max_audio_seconds": self.settings.max_audio_seconds,
-            "duration_tolerance_seconds": self.settings.duration_tolerance_seconds,
-            "duration_tolerance_ratio": self.settings.duration_tolerance_ratio,
-        }
+        return new_job(
+            task.id,
+            task,
+            self.settings,
+            retry_delay_seconds=self.settings.download_retry_delay_seconds,
+            work_path=str(self.work_dir / f"{scratch}.in"),
+            part_path=str(part_path(self.results_dir, scratch, task.output_ext)),
+            result_path=str(self.results_dir / f"{task.id}.{task.output_ext}"),
+        )

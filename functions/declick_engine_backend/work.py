@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from declick.jobs import run_job
+from declick.jobs import new_job, run_job
 from declick_contract.api import Status
 from declick_contract.codes import Code, reason_text
 from declick_engine_backend.settings import BackendSettings
@@ -24,27 +24,14 @@ log = logging.getLogger("declick.engine_backend")
 
 def job_for(task: Task, settings: BackendSettings, work_dir: Path) -> dict[str, Any]:
     """The job dict declick.jobs.run_job expects (the service's scheduler builds the same)."""
-    return {
-        "id": task.task_id,
-        "file_link": task.file_link,
-        "file_size": task.file_size,
-        "file_md5": task.file_md5,
-        "file_time": task.file_time,
-        "input_ext": task.input_ext,
-        "detection_mult": task.detection_mult,
-        "click_len": task.click_len,
-        "output_ext": task.output_ext,
-        "work_path": str(work_dir / f"{task.task_id}.in"),
-        "result_path": str(work_dir / f"{task.task_id}.{task.output_ext}"),
-        "max_bytes": settings.max_input_bytes,
-        "download_timeout_seconds": settings.download_timeout_seconds,
-        "download_retries": settings.download_retries,
-        "download_retry_delay_seconds": 1.0,
-        "allowed_hosts": sorted(settings.allowed_hosts),
-        "max_audio_seconds": settings.max_audio_seconds,
-        "duration_tolerance_seconds": settings.duration_tolerance_seconds,
-        "duration_tolerance_ratio": settings.duration_tolerance_ratio,
-    }
+    return new_job(
+        task.task_id,
+        task,
+        settings,
+        retry_delay_seconds=1.0,
+        work_path=str(work_dir / f"{task.task_id}.in"),
+        result_path=str(work_dir / f"{task.task_id}.{task.output_ext}"),
+    )
 
 
 def result_key(task: Task) -> str:
