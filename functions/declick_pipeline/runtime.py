@@ -8,47 +8,27 @@ lets tests and the local runner point everything somewhere else between runs.
 
 from __future__ import annotations
 
-import threading
-from typing import Any
-
 import boto3
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
-from botocore.config import Config
 
+from declick_contract.process_cache import S3_CONFIG, ProcessCache
 from declick_pipeline.remote_api import Credentials, RemoteApiClient, credentials_from_secret
 from declick_pipeline.settings import Settings, SettingsError, load_settings
 
-_lock = threading.RLock()
-_cache: dict[str, Any] = {}
-
-# Standard retry mode backs off on throttling; whatever still fails is raised and retried by SQS
-# redelivery or the state machine, which is where the slow retries belong.
-_BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=5, read_timeout=30)
-
-
-def _cached(name: str, build):
-    with _lock:
-        if name not in _cache:
-            _cache[name] = build()
-        return _cache[name]
+_objects = ProcessCache()
+_cached = _objects.get
+client = _objects.client
 
 
 def reset() -> None:
     """Forget settings, clients and cached secrets (tests, local runner)."""
-    with _lock:
-        _cache.clear()
+    _objects.reset()
     parameters.clear_caches()
 
 
 def settings() -> Settings:
     return _cached("settings", load_settings)
-
-
-def client(service: str):
-    # SigV4 for S3 so presigned `file_link`s work in every region and may live up to 7 days.
-    config = _BOTO_CONFIG.merge(Config(signature_version="s3v4")) if service == "s3" else _BOTO_CONFIG
-    return _cached(f"client:{service}", lambda: boto3.client(service, config=config))
 
 
 def link_signing_client():
@@ -65,7 +45,7 @@ def link_signing_client():
         raise SettingsError(
             'the secret named by SIGNING_SECRET_ARN must hold {"access_key_id": ..., "secret_access_key": ...}'
         ) from None
-    config = _BOTO_CONFIG.merge(Config(signature_version="s3v4"))
+    config = S3_CONFIG
     return _cached(
         f"link_signer:{key_id}",
         lambda: boto3.client(
