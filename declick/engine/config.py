@@ -44,9 +44,15 @@ class EngineConfig:
     scale_block_samples : int
         Block of the robust scale: the error's median is taken per block of 2.5 ms.
     scale_window_blocks : int
-        Blocks in the sliding median of the block medians (odd; ``max(4 * click_len_ms, 25 ms)``).
+        Blocks in the sliding median of the block medians (odd; ``max(6 * click_len_ms, 25 ms)``:
+        a window only four clicks long let a 20 ms key click raise its own scale and hide its
+        second half; tuned on the training split).
     max_core_samples : int
-        Longest run of above-threshold error that is still a click (``click_len_ms``).
+        Longest run of above-threshold error that is a click on the detector's evidence alone
+        (``click_len_ms``).
+    long_core_samples : int
+        Longest run that is still repaired when the verifier is sure of it (``3 * click_len_ms``):
+        a real key click is several impacts and their ringing, 5-30 ms in all.
     merge_gap_samples : int
         Above-threshold samples closer than this (1 ms, at least the AR order) form one event.
     pad_before_samples, pad_after_samples : int
@@ -81,6 +87,10 @@ class EngineConfig:
         Window (20 ms) on each side of a candidate used by the verifier's features.
     tail_block_samples : int
         Block (1 ms) by which a repaired span is extended over a click's decaying tail.
+    far_gap_samples, far_window_samples : int
+        The verifier's longer-range levels: 60 ms windows (``far_window``) ending or starting
+        10 ms (``far_gap``) before or after a candidate (a plosive's closure before its burst,
+        the vowel after it).
     """
 
     sample_rate_hz: int
@@ -91,6 +101,7 @@ class EngineConfig:
     scale_block_samples: int
     scale_window_blocks: int
     max_core_samples: int
+    long_core_samples: int
     merge_gap_samples: int
     pad_before_samples: int
     pad_after_samples: int
@@ -110,6 +121,8 @@ class EngineConfig:
     rise_window_samples: int
     context_window_samples: int
     tail_block_samples: int
+    far_gap_samples: int
+    far_window_samples: int
 
     @classmethod
     def make(cls, sample_rate: int, params: DeclickParams) -> EngineConfig:
@@ -126,19 +139,21 @@ class EngineConfig:
         detect_order = int(min(40, max(10, round(sr / 2000))))
         frame = _ms(sr, 10)
         block = max(8, _ms(sr, 2.5))
-        scale_ms = max(4.0 * params.click_len_ms, 25.0)
+        scale_ms = max(6.0 * params.click_len_ms, 25.0)
         scale_blocks = max(3, int(round(scale_ms / 2.5))) | 1
         max_core = _ms(sr, params.click_len_ms)
+        long_core = 3 * max_core
         restore_order = int(min(64, max(16, round(sr / 1000))))
         context = _ms(sr, 20)
         pad_before = max(2, _ms(sr, 0.1))
         pad_after = max(2, _ms(sr, 0.1))
         pitch_min, pitch_max = _ms(sr, 2.5), _ms(sr, 16)
         onset_gap, onset_win = _ms(sr, 3), _ms(sr, 40)
-        max_region = max_core + pad_before + max_core + pad_after
+        max_region = long_core + pad_before + long_core + pad_after
         lookaround = (max_region + 2 * restore_order + context + 2 * scale_blocks * block + 4 * frame
                       + 4 * detect_order)
-        lookaround = max(lookaround, max_core + onset_win + pitch_max + frame)
+        far_gap, far_win = _ms(sr, 10), _ms(sr, 60)
+        lookaround = max(lookaround, long_core + onset_win + pitch_max + frame, long_core + far_gap + far_win + frame)
         return cls(
             sample_rate_hz=sr,
             detection_mult=params.detection_mult,
@@ -148,6 +163,7 @@ class EngineConfig:
             scale_block_samples=block,
             scale_window_blocks=scale_blocks,
             max_core_samples=max_core,
+            long_core_samples=long_core,
             merge_gap_samples=max(detect_order, _ms(sr, 1.0)),
             pad_before_samples=pad_before,
             pad_after_samples=pad_after,
@@ -167,4 +183,6 @@ class EngineConfig:
             rise_window_samples=_ms(sr, 5),
             context_window_samples=_ms(sr, 20),
             tail_block_samples=max(1, _ms(sr, 1.0)),
+            far_gap_samples=far_gap,
+            far_window_samples=far_win,
         )

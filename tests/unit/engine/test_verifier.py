@@ -32,7 +32,7 @@ def test_retraining_from_the_committed_table_reproduces_the_committed_model():
 
 def test_fit_separates_a_separable_toy_problem():
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((400, len(verifier.FEATURE_NAMES)))
+    x = rng.standard_normal((1000, len(verifier.FEATURE_NAMES)))
     y = (x[:, 0] + 0.5 * x[:, 3] > 0).astype(float)
     model = verifier.fit_logistic(x, y)
     p = verifier.probability(model, x)
