@@ -45,7 +45,7 @@ class EngineConfig:
         Block of the robust scale: the error's median is taken per block of 2.5 ms.
     scale_window_blocks : int
         Blocks in the sliding median of the block medians (odd; ``max(6 * click_len_ms, 25 ms)``:
-        a window only four clicks long let a 20 ms key click raise its own scale and hide its
+        in a window only four clicks long a 20 ms key click raised its own scale and hid its
         second half; tuned on the training split).
     max_core_samples : int
         Longest run of above-threshold error that is a click on the detector's evidence alone
@@ -87,10 +87,6 @@ class EngineConfig:
         Window (20 ms) on each side of a candidate used by the verifier's features.
     tail_block_samples : int
         Block (1 ms) by which a repaired span is extended over a click's decaying tail.
-    far_gap_samples, far_window_samples : int
-        The verifier's longer-range levels: 60 ms windows (``far_window``) ending or starting
-        10 ms (``far_gap``) before or after a candidate (a plosive's closure before its burst,
-        the vowel after it).
     """
 
     sample_rate_hz: int
@@ -121,8 +117,6 @@ class EngineConfig:
     rise_window_samples: int
     context_window_samples: int
     tail_block_samples: int
-    far_gap_samples: int
-    far_window_samples: int
 
     @classmethod
     def make(cls, sample_rate: int, params: DeclickParams) -> EngineConfig:
@@ -152,8 +146,7 @@ class EngineConfig:
         max_region = long_core + pad_before + long_core + pad_after
         lookaround = (max_region + 2 * restore_order + context + 2 * scale_blocks * block + 4 * frame
                       + 4 * detect_order)
-        far_gap, far_win = _ms(sr, 10), _ms(sr, 60)
-        lookaround = max(lookaround, long_core + onset_win + pitch_max + frame, long_core + far_gap + far_win + frame)
+        lookaround = max(lookaround, max_core + onset_win + pitch_max + frame)
         return cls(
             sample_rate_hz=sr,
             detection_mult=params.detection_mult,
@@ -183,6 +176,4 @@ class EngineConfig:
             rise_window_samples=_ms(sr, 5),
             context_window_samples=_ms(sr, 20),
             tail_block_samples=max(1, _ms(sr, 1.0)),
-            far_gap_samples=far_gap,
-            far_window_samples=far_win,
         )

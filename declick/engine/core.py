@@ -280,16 +280,17 @@ def _median_rows(a: np.ndarray) -> np.ndarray:
 
 def local_scale(err: np.ndarray, cfg: EngineConfig) -> np.ndarray:
     """Robust per-sample scale (Gaussian-sigma units) of the combined prediction error."""
+    window = cfg.scale_window_blocks
     n = len(err)
     sub = cfg.scale_block_samples
     blocks = max(1, -(-n // sub))
     padded = np.pad(err, (0, blocks * sub - n), mode="edge") if blocks * sub > n else err
     med = _median_rows(padded.reshape(blocks, sub))
-    half = cfg.scale_window_blocks // 2
+    half = window // 2
     ext = np.pad(med, half, mode="edge")
-    windows = np.lib.stride_tricks.sliding_window_view(ext, cfg.scale_window_blocks)
+    windows = np.lib.stride_tricks.sliding_window_view(ext, window)
     wmed = _median_rows(windows)
-    wmed = maximum_filter1d(wmed, size=cfg.scale_window_blocks, mode="nearest")
+    wmed = maximum_filter1d(wmed, size=window, mode="nearest")
     sigma = np.maximum(wmed * _SCALE_CAL, _SCALE_FLOOR)
     return np.repeat(sigma, sub)[:n]
 
@@ -321,29 +322,6 @@ def _pitch_similarity(ef: np.ndarray, cs: int, ce: int, cfg: EngineConfig) -> fl
         if np.any(ok):
             best = max(best, float(np.max(corr[ok] / np.sqrt(np.maximum(energy[ok], 1e-300) * ea))))
     return best
-
-
-def _signal_periodicity(x: np.ndarray, xs: int, xe: int, cfg: EngineConfig) -> float:
-    """How well the audio one pitch period earlier predicts the span (0-1).
-
-    A voiced sound repeats itself period after period, its sharp glottal pulses included; an
-    added click has no look-alike in the preceding period. The largest normalised correlation of
-    the span (with a 1 ms margin) with the audio 2.5-16 ms before it.
-    """
-    m = cfg.tail_block_samples
-    a0, a1 = xs - m, xe + m
-    lo = a0 - cfg.pitch_max_samples
-    if lo < 0 or a1 - a0 > 2 * cfg.pitch_max_samples:
-        return 0.0
-    a = x[a0:a1]
-    ea = float(a @ a)
-    if ea <= 0:
-        return 0.0
-    seg = x[lo:a1 - cfg.pitch_min_samples]
-    corr = np.correlate(seg, a, mode="valid")
-    c2 = np.concatenate(([0.0], np.cumsum(seg * seg)))
-    energy = c2[len(a):] - c2[:-len(a)]
-    return float(np.clip(np.max(corr / np.sqrt(np.maximum(energy, 1e-30) * ea)), 0.0, 1.0))
 
 
 def _level_db(a: np.ndarray) -> float:
@@ -428,14 +406,6 @@ def _features(x: np.ndarray, err: np.ndarray, ef: np.ndarray, scale: np.ndarray,
     pred_db = 20.0 * math.log10(float(np.median(scale[max(0, cs - w):ce + w])) + 1e-10) - ctx_db
     lo = max(0, xs - cfg.rise_window_samples)
     rise = _level_db(x[xe:xe + cfg.rise_window_samples]) - _level_db(x[lo:xs])
-    far = cfg.far_window_samples
-    gap = cfg.far_gap_samples
-    before_far = x[max(0, xs - gap - far):max(0, xs - gap)]
-    after_far = x[xe + gap:xe + gap + far]
-    late_rise = _level_db(after_far) - _level_db(before_far) if len(before_far) and len(after_far) else 0.0
-    closure = (_level_db(x[max(0, xs - gap):xs]) - _level_db(before_far)) if len(before_far) else 0.0
-    centred = span - float(np.mean(ctx)) if len(ctx) else span
-    one_sided = abs(float(np.sum(centred))) / (float(np.sum(np.abs(centred))) + 1e-12)
     return np.array([
         peak_db,
         math.log((ce - cs) / ms + 0.05),
@@ -449,10 +419,6 @@ def _features(x: np.ndarray, err: np.ndarray, ef: np.ndarray, scale: np.ndarray,
         float(np.clip(hf_db, -40.0, 60.0)),
         float(np.clip(crest_db, -20.0, 80.0)),
         math.log1p(neighbours),
-        float(np.clip(late_rise, -40.0, 40.0)),
-        float(np.clip(closure, -40.0, 40.0)),
-        one_sided,
-        _signal_periodicity(x, xs, xe, cfg),
     ])
 
 

@@ -42,10 +42,6 @@ FEATURE_NAMES = (
     "hf_excess_db",            # first-difference energy in the span over that of the context
     "crest_db",                # peak in the span over the RMS of the context
     "log1p_neighbours",        # candidates within 50 ms
-    "late_rise_db",            # level 10-70 ms after the span over that 10-70 ms before it
-    "closure_db",              # level of the 10 ms before the span over the 60 ms before those
-    "one_sidedness",           # 0-1: |sum| / sum|.| of the span around the context's mean
-    "signal_periodicity",      # 0-1: look-alike of the span's audio one pitch period earlier
 )
 
 
