@@ -44,9 +44,8 @@ class EngineConfig:
     scale_block_samples : int
         Block of the robust scale: the error's median is taken per block of 2.5 ms.
     scale_window_blocks : int
-        Blocks in the sliding median of the block medians (odd; ``max(6 * click_len_ms, 25 ms)``:
-        in a window only four clicks long a 20 ms key click raised its own scale and hid its
-        second half; tuned on the training split).
+        Blocks in the sliding window over the block medians (odd; ``max(4 * click_len_ms, 25 ms)``;
+        the scale is a low percentile of them, see ``core.local_scale``).
     max_core_samples : int
         Longest run of above-threshold error that is a click on the detector's evidence alone
         (``click_len_ms``).
@@ -133,7 +132,7 @@ class EngineConfig:
         detect_order = int(min(40, max(10, round(sr / 2000))))
         frame = _ms(sr, 10)
         block = max(8, _ms(sr, 2.5))
-        scale_ms = max(6.0 * params.click_len_ms, 25.0)
+        scale_ms = max(4.0 * params.click_len_ms, 25.0)
         scale_blocks = max(3, int(round(scale_ms / 2.5))) | 1
         max_core = _ms(sr, params.click_len_ms)
         long_core = 3 * max_core
