@@ -490,26 +490,32 @@ def _solve_band(ab: np.ndarray, rhs: np.ndarray, overwrite: bool = False) -> np.
 
 
 def _band_from_acf(acf: np.ndarray, n: int) -> np.ndarray:
-    """Upper banded storage of the symmetric Toeplitz matrix with first row ``acf``."""
+    """Upper banded storage of the symmetric Toeplitz matrix with first row ``acf``.
+
+    Built in Fortran order, the layout LAPACK reads, so the solves take it without a transposing copy.
+    """
     # the first d entries of row bw-d lie outside the matrix and are never read by LAPACK
-    return np.repeat(acf[::-1, None], n, axis=1)
+    ab = np.empty((len(acf), n), order="F")
+    ab[...] = acf[::-1, None]
+    return ab
 
 
 def _filter_acf(c: np.ndarray) -> np.ndarray:
     return np.correlate(c, c, mode="full")[len(c) - 1:]
 
 
-def _weighted_band(b: np.ndarray, w: np.ndarray, n: int, bw: int) -> np.ndarray:
-    """Upper band of ``B^T diag(w) B`` for the convolution matrix ``B`` of filter ``b`` (n columns).
+def _add_weighted_band(ab: np.ndarray, b: np.ndarray, w: np.ndarray, col: int, n: int) -> None:
+    """Add the upper band of ``B^T diag(w) B`` (the convolution matrix ``B`` of filter ``b``,
+    ``n`` columns) to ``ab`` at columns ``col..col+n``.
 
-    Diagonal ``d`` is ``sum_k b[k] b[k-d] w[i+k]``: one correlation of ``w`` per diagonal.
+    Diagonal ``d`` is ``sum_k b[k] b[k-d] w[i+k]``: one correlation of ``w`` per diagonal, added
+    in place (only the filter's ``len(b)`` diagonals are non-zero).
     """
     q = len(b) - 1
-    ab = np.zeros((bw + 1, n))
+    bw = ab.shape[0] - 1
     for d in range(min(q, n - 1) + 1):
         kernel = b[d:] * b[:q + 1 - d]
-        ab[bw - d, d:] = np.correlate(w[d:n - d + q], kernel, mode="valid")
-    return ab
+        ab[bw - d, col + d:col + n] += np.correlate(w[d:n - d + q], kernel, mode="valid")
 
 
 def _bt_w_b_apply(b: np.ndarray, w: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -577,11 +583,12 @@ def restore_span(y: np.ndarray, s: int, e: int, cfg: EngineConfig, lo: int = 0, 
         g2 = np.convolve(u * u, box)[smooth // 2:smooth // 2 + len(u)] * (1.0 / smooth)
         g2 = np.maximum(g2, 1e-6 * float(g2.max(initial=0.0)) + 1e-4 * sig2 + 1e-24)
         w = 1.0 / g2
-        bw = max(p, len(b) - 1)
-        ab = np.zeros((bw + 1, n_unk))
-        ab[bw - p:, :] += ab_sig
-        noise = _weighted_band(b, w, n_obs, bw)
-        ab[:, o0:o0 + n_obs] += noise
+        if len(b) - 1 > p:
+            ab = np.zeros((len(b), n_unk), order="F")
+            ab[len(b) - 1 - p:, :] = ab_sig
+        else:
+            ab = ab_sig.copy(order="F")
+        _add_weighted_band(ab, b, w, o0, n_obs)
         rhs_t = rhs.copy()
         rhs_t[o0:o0 + n_obs] += _bt_w_b_apply(b, w, obs)
         try:
@@ -696,8 +703,13 @@ class Declicker:
         else:
             raise ParameterError(f"unsupported sample type {self.dtype}; use signed integers or floats")
         self.quant_step = int(quant_step)
-        self._raw = np.zeros((0, self.channels), dtype=self.dtype)
-        self._work = np.zeros((0, self.channels))
+        # The raw input and its float copy live in buffers that are appended to in place and
+        # compacted when full (cheaper than concatenating every block onto what is kept).
+        self._raw_buf = np.zeros((0, self.channels), dtype=self.dtype)
+        self._work_buf = np.zeros((0, self.channels))
+        self._off = 0  # buffer index of frame self._base
+        self._raw = self._raw_buf
+        self._work = self._work_buf
         self._base = 0
         self._end = 0
         self._committed = 0
@@ -712,14 +724,33 @@ class Declicker:
             raise ParameterError(f"expected blocks of shape (frames, {self.channels}), got {block.shape}")
         if block.dtype != self.dtype:
             raise ParameterError(f"expected {self.dtype} samples, got {block.dtype}")
-        self._raw = np.concatenate((self._raw, block))
-        self._work = np.concatenate((self._work, block.astype(np.float64) / self._full_scale))
+        self._append(block)
         self._end += len(block)
         out = []
         cfg = self.cfg
         while self._end - self._committed >= cfg.hop_samples + cfg.lookaround_samples:
             out.append(self._process(self._committed, self._committed + cfg.hop_samples, final=False))
         return np.concatenate(out) if out else self._raw[:0].copy()
+
+    def _append(self, block: np.ndarray) -> None:
+        n, live = len(block), len(self._raw)
+        end = self._off + live
+        if end + n > len(self._raw_buf):
+            cap = max(len(self._raw_buf), 2 * (live + n))
+            if cap > len(self._raw_buf):
+                raw_buf = np.empty((cap, self.channels), dtype=self.dtype)
+                work_buf = np.empty((cap, self.channels))
+            else:
+                raw_buf, work_buf = self._raw_buf, self._work_buf
+            raw_buf[:live] = self._raw
+            work_buf[:live] = self._work
+            self._raw_buf, self._work_buf, self._off, end = raw_buf, work_buf, 0, live
+        self._raw_buf[end:end + n] = block
+        work = self._work_buf[end:end + n]
+        work[...] = block
+        work /= self._full_scale
+        self._raw = self._raw_buf[self._off:end + n]
+        self._work = self._work_buf[self._off:end + n]
 
     def finish(self) -> np.ndarray:
         out = self._process(self._committed, self._end, final=True) if self._end > self._committed else \
@@ -788,6 +819,7 @@ class Declicker:
         keep_from = max(self._base, c1 - cfg.lookaround_samples)
         self._raw = self._raw[keep_from - self._base:]
         self._work = self._work[keep_from - self._base:]
+        self._off += keep_from - self._base
         self._base = keep_from
         return out
 
