@@ -427,6 +427,19 @@ def _features(x: np.ndarray, err: np.ndarray, ef: np.ndarray, scale: np.ndarray,
     ])
 
 
+def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
+    """``mask`` widened by ``radius`` samples on each side (window clipped at the ends).
+
+    A running count of set samples differenced over the window: the same result as a maximum
+    filter, a few times cheaper on a block's worth of samples.
+    """
+    n = len(mask)
+    count = np.zeros(n + 2 * radius + 1, np.int32)
+    np.cumsum(mask, out=count[radius + 1:n + radius + 1])
+    count[n + radius + 1:] = count[n + radius]
+    return count[2 * radius + 1:] > count[:n]
+
+
 def find_events(x: np.ndarray, cfg: EngineConfig) -> list[Event]:
     """Every candidate event of ``x`` with its features (the high-recall stage).
 
@@ -454,7 +467,7 @@ def find_events(x: np.ndarray, cfg: EngineConfig) -> list[Event]:
     stops = np.concatenate((idx[breaks], [idx[-1]])) + 1
     low = err > cfg.grow_threshold_ratio * cfg.detection_mult * scale
     bridge = cfg.bridge_samples
-    low = maximum_filter1d(low.astype(np.uint8), size=2 * bridge + 1).astype(bool)
+    low = _dilate(low, bridge)
     edges = np.flatnonzero(np.diff(np.concatenate(([False], low, [False])).astype(np.int8)))
     run_lo, run_hi = edges[0::2], edges[1::2]
     near = int(0.05 * cfg.sample_rate_hz)
