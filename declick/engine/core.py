@@ -121,9 +121,10 @@ def _solve_normal(r: np.ndarray) -> np.ndarray:
         coef = np.linalg.solve(r[_toeplitz_index(order)], -r[1:])
     except np.linalg.LinAlgError:
         coef = np.zeros(order)
-    if not np.all(np.isfinite(coef)):
-        coef = np.zeros(order)
-    return np.concatenate(([1.0], coef))
+    c = np.empty(order + 1)
+    c[0] = 1.0
+    c[1:] = coef if np.isfinite(coef).all() else 0.0
+    return c
 
 
 @lru_cache(maxsize=16)
@@ -535,9 +536,10 @@ def _add_weighted_band(ab: np.ndarray, b: np.ndarray, w: np.ndarray, col: int, n
     """
     q = len(b) - 1
     bw = ab.shape[0] - 1
+    # products[k, j] = b[k] * b[j]; diagonal -d holds the kernel b[d:] * b[:q + 1 - d]
+    products = np.multiply.outer(b, b)
     for d in range(min(q, n - 1) + 1):
-        kernel = b[d:] * b[:q + 1 - d]
-        ab[bw - d, col + d:col + n] += np.correlate(w[d:n - d + q], kernel, mode="valid")
+        ab[bw - d, col + d:col + n] += np.correlate(w[d:n - d + q], products.diagonal(-d), mode="valid")
 
 
 def _bt_w_b_apply(b: np.ndarray, w: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -590,8 +592,7 @@ def restore_span(y: np.ndarray, s: int, e: int, cfg: EngineConfig, lo: int = 0, 
     obs = y[s:e]
     o0 = vl
     q = cfg.click_model_order
-    smooth = max(3, int(round(cfg.sample_rate_hz * 0.0003))) | 1
-    box = np.ones(smooth)
+    smooth, box = _gain_box(cfg.sample_rate_hz)
     # short impulses: the first click model is as good as it gets (refining cost 0.6 dB on vinyl)
     rounds = refine + 1 if n_obs > cfg.sample_rate_hz // 1000 else 1
     for _ in range(rounds):
@@ -621,6 +622,15 @@ def restore_span(y: np.ndarray, s: int, e: int, cfg: EngineConfig, lo: int = 0, 
         return None
     vals = x[o0:o0 + n_obs]
     return vals, s, e, _whitening_db(y, s, e, vals, c, lo, hi)
+
+
+@lru_cache(maxsize=16)
+def _gain_box(sample_rate: int) -> tuple[int, np.ndarray]:
+    """Length (odd, about 0.3 ms) and taps of the moving sum that smooths the click model's gain."""
+    smooth = max(3, int(round(sample_rate * 0.0003))) | 1
+    box = np.ones(smooth)
+    box.flags.writeable = False
+    return smooth, box
 
 
 def _whitening_db(y: np.ndarray, s: int, e: int, vals: np.ndarray, c: np.ndarray, lo: int, hi: int) -> float:
