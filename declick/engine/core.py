@@ -548,7 +548,7 @@ def _bt_w_b_apply(b: np.ndarray, w: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 
 def restore_span(y: np.ndarray, s: int, e: int, cfg: EngineConfig, lo: int = 0, hi: int | None = None,
-                 refine: int = 1) -> tuple[np.ndarray, int, int, float] | None:
+                 refine: int = 1, whitening: bool = True) -> tuple[np.ndarray, int, int, float] | None:
     """Estimate the signal under the click ``y[s:e]``.
 
     ``[lo, hi)`` is where ``y`` holds real audio (a click near the file's edges has less
@@ -558,6 +558,8 @@ def restore_span(y: np.ndarray, s: int, e: int, cfg: EngineConfig, lo: int = 0, 
     ``whitening_db`` is how much the restoration lowers the signal model's prediction-error
     energy over the span and its edges: a click is far outside the model, so removing it lowers
     that energy a lot, whereas a transient of the signal itself is only moderately unlikely.
+    Without ``whitening`` it is not measured and comes back as NaN (the driver needs it only for
+    events the verifier is unsure of).
     """
     hi = len(y) if hi is None else hi
     p = cfg.restore_order
@@ -621,7 +623,7 @@ def restore_span(y: np.ndarray, s: int, e: int, cfg: EngineConfig, lo: int = 0, 
     if not np.all(np.isfinite(x)):
         return None
     vals = x[o0:o0 + n_obs]
-    return vals, s, e, _whitening_db(y, s, e, vals, c, lo, hi)
+    return vals, s, e, _whitening_db(y, s, e, vals, c, lo, hi) if whitening else math.nan
 
 
 @lru_cache(maxsize=16)
@@ -825,7 +827,7 @@ class Declicker:
                 e = min(_tail_end(xw, gs, ge, hi, cfg) + cfg.pad_after_samples, hi)
                 if e <= s:
                     continue
-                res = restore_span(xw, s, e, cfg, lo, hi)
+                res = restore_span(xw, s, e, cfg, lo, hi, whitening=prob < _CONFIDENT)
                 if res is None:
                     self.report.skipped_unsolved += 1
                     continue
