@@ -145,6 +145,13 @@ def _hann(n: int) -> np.ndarray:
     return np.hanning(n + 2)[1:-1]
 
 
+@lru_cache(maxsize=16)
+def _hann32(n: int) -> np.ndarray:
+    win = _hann(n).astype(np.float32)
+    win.flags.writeable = False
+    return win
+
+
 def _autocorr(segments: list[np.ndarray], order: int) -> np.ndarray:
     r = np.zeros(order + 1)
     segs = [seg for seg in segments if len(seg) > 1]
@@ -201,15 +208,19 @@ def fit_ar(segments: list[np.ndarray], order: int, sample_rate: int, need_var: b
 
 def _window_filters(x: np.ndarray, start: int, count: int, length: int, width: int, order: int,
                     sample_rate: int) -> np.ndarray:
-    """Prediction-error filters fitted on ``count`` windows ``x[start + j*length : ... + width]``."""
-    seg = np.lib.stride_tricks.sliding_window_view(x[start:start + (count - 1) * length + width], width)[::length]
+    """Prediction-error filters fitted on ``count`` windows ``x[start + j*length : ... + width]``.
+
+    ``x`` may already be single precision (the windows are analysed in it either way).
+    """
+    x = x[start:start + (count - 1) * length + width].astype(np.float32, copy=False)
+    seg = np.lib.stride_tricks.sliding_window_view(x, width)[::length]
     seg = seg[:count]
     # Single precision transforms (scipy.fft keeps float32, numpy.fft does not) are several
     # times faster; the error they leave in the autocorrelation, ~1e-7 of r[0], is far below the
     # 1e-5 white-noise floor that _condition adds, and the recursion itself runs in float64.
-    win = _hann(width).astype(np.float32)
+    win = _hann32(width)
     nfft = scipy.fft.next_fast_len(width + order + 1, real=True)
-    spec = scipy.fft.rfft(seg.astype(np.float32) * win, nfft, axis=1)
+    spec = scipy.fft.rfft(seg * win, nfft, axis=1)
     r = scipy.fft.irfft(spec.real ** 2 + spec.imag ** 2, nfft, axis=1)[:, :order + 1].astype(np.float64)
     a, _ = _levinson(_condition(r, sample_rate))
     return a
@@ -241,12 +252,12 @@ def prediction_errors(x: np.ndarray, cfg: EngineConfig) -> tuple[np.ndarray, np.
     frames = (len(x) - 2 * m) // length
     if frames <= 0:
         return np.zeros(0), np.zeros(0), m
-    # window j covers [m - width + j*length, m + j*length): it ends where frame j starts
-    a = _window_filters(x, m - width, frames + 3, length, width, p, cfg.sample_rate_hz)
-    fwd = a[:frames]
-    bwd = a[3:frames + 3]
     # single precision is plenty for a detection statistic and halves the memory traffic
     x32 = x.astype(np.float32)
+    # window j covers [m - width + j*length, m + j*length): it ends where frame j starts
+    a = _window_filters(x32, m - width, frames + 3, length, width, p, cfg.sample_rate_hz)
+    fwd = a[:frames]
+    bwd = a[3:frames + 3]
     fwd = fwd.astype(np.float32)
     bwd = bwd.astype(np.float32)
     ef = np.empty((frames, length), np.float32)
