@@ -783,12 +783,12 @@ class Declicker:
         n, live = len(block), len(self._raw)
         end = self._off + live
         if end + n > len(self._raw_buf):
-            cap = max(len(self._raw_buf), 2 * (live + n))
-            if cap > len(self._raw_buf):
+            if live + n <= len(self._raw_buf):
+                raw_buf, work_buf = self._raw_buf, self._work_buf  # compact in place
+            else:
+                cap = (live + n) * 3 // 2  # room for a few more blocks before the next compaction
                 raw_buf = np.empty((cap, self.channels), dtype=self.dtype)
                 work_buf = np.empty((cap, self.channels))
-            else:
-                raw_buf, work_buf = self._raw_buf, self._work_buf
             raw_buf[:live] = self._raw
             work_buf[:live] = self._work
             self._raw_buf, self._work_buf, self._off, end = raw_buf, work_buf, 0, live
