@@ -87,26 +87,28 @@ def _levinson(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Batched Levinson-Durbin: rows of autocorrelations -> prediction-error filters, error powers.
 
     A batched recursion (one numpy op per order over all frames) is far cheaper than one
-    Toeplitz solve per 20 ms frame.
+    Toeplitz solve per 20 ms frame. It runs on the transposed arrays, lag-major, so that each
+    step works on contiguous rows of all frames (the same sums in the same order, faster).
     """
     r = np.atleast_2d(r)
     nb, p1 = r.shape
     order = p1 - 1
-    a = np.zeros((nb, p1))
-    a[:, 0] = 1.0
-    err = r[:, 0].copy()
+    rt = np.ascontiguousarray(r.T)
+    at = np.zeros((p1, nb))
+    at[0] = 1.0
+    err = rt[0].copy()
     for i in range(1, order + 1):
         if i > 1:
-            acc = r[:, i] + np.einsum("ij,ij->i", a[:, 1:i], r[:, i - 1:0:-1])
+            acc = rt[i] + np.einsum("ji,ji->i", at[1:i], rt[i - 1:0:-1])
         else:
-            acc = r[:, i].copy()
+            acc = rt[i].copy()
         k = -acc / np.maximum(err, 1e-300)
         np.clip(k, -0.9999, 0.9999, out=k)
         if i > 1:
-            a[:, 1:i] += k[:, None] * a[:, i - 1:0:-1]
-        a[:, i] = k
+            at[1:i] += k * at[i - 1:0:-1]
+        at[i] = k
         err *= 1.0 - k * k
-    return a, err
+    return np.ascontiguousarray(at.T), err
 
 
 @lru_cache(maxsize=8)
@@ -127,9 +129,10 @@ def _solve_normal(r: np.ndarray) -> np.ndarray:
         coef = np.linalg.solve(r[_toeplitz_index(order)], -r[1:])
     except np.linalg.LinAlgError:
         coef = np.zeros(order)
-    if not np.all(np.isfinite(coef)):
-        coef = np.zeros(order)
-    return np.concatenate(([1.0], coef))
+    c = np.empty(order + 1)
+    c[0] = 1.0
+    c[1:] = coef if np.isfinite(coef).all() else 0.0
+    return c
 
 
 @lru_cache(maxsize=16)
@@ -148,6 +151,13 @@ def _condition(r: np.ndarray, sample_rate: int) -> np.ndarray:
 @lru_cache(maxsize=64)
 def _hann(n: int) -> np.ndarray:
     return np.hanning(n + 2)[1:-1]
+
+
+@lru_cache(maxsize=16)
+def _hann32(n: int) -> np.ndarray:
+    win = _hann(n).astype(np.float32)
+    win.flags.writeable = False
+    return win
 
 
 def _autocorr(segments: list[np.ndarray], order: int) -> np.ndarray:
@@ -206,15 +216,19 @@ def fit_ar(segments: list[np.ndarray], order: int, sample_rate: int, need_var: b
 
 def _window_filters(x: np.ndarray, start: int, count: int, length: int, width: int, order: int,
                     sample_rate: int) -> np.ndarray:
-    """Prediction-error filters fitted on ``count`` windows ``x[start + j*length : ... + width]``."""
-    seg = np.lib.stride_tricks.sliding_window_view(x[start:start + (count - 1) * length + width], width)[::length]
+    """Prediction-error filters fitted on ``count`` windows ``x[start + j*length : ... + width]``.
+
+    ``x`` may already be single precision (the windows are analysed in it either way).
+    """
+    x = x[start:start + (count - 1) * length + width].astype(np.float32, copy=False)
+    seg = np.lib.stride_tricks.sliding_window_view(x, width)[::length]
     seg = seg[:count]
     # Single precision transforms (scipy.fft keeps float32, numpy.fft does not) are several
     # times faster; the error they leave in the autocorrelation, ~1e-7 of r[0], is far below the
     # 1e-5 white-noise floor that _condition adds, and the recursion itself runs in float64.
-    win = _hann(width).astype(np.float32)
+    win = _hann32(width)
     nfft = scipy.fft.next_fast_len(width + order + 1, real=True)
-    spec = scipy.fft.rfft(seg.astype(np.float32) * win, nfft, axis=1)
+    spec = scipy.fft.rfft(seg * win, nfft, axis=1)
     r = scipy.fft.irfft(spec.real ** 2 + spec.imag ** 2, nfft, axis=1)[:, :order + 1].astype(np.float64)
     a, _ = _levinson(_condition(r, sample_rate))
     return a
@@ -225,8 +239,9 @@ def detection_margin(cfg: EngineConfig) -> int:
     return 2 * cfg.detect_frame_samples + cfg.detect_order
 
 
-# Samples per chunk of the prediction-error filtering (about 100 KiB of float32 per array).
-_PE_CHUNK_SAMPLES = 1 << 14
+# Samples per chunk of the prediction-error filtering (256 KiB of float32 per array: fewer numpy
+# calls per tap pay off more than keeping the arrays in the innermost cache; measured on the bench).
+_PE_CHUNK_SAMPLES = 1 << 16
 
 
 def prediction_errors(x: np.ndarray, cfg: EngineConfig) -> tuple[np.ndarray, np.ndarray, int]:
@@ -245,12 +260,12 @@ def prediction_errors(x: np.ndarray, cfg: EngineConfig) -> tuple[np.ndarray, np.
     frames = (len(x) - 2 * m) // length
     if frames <= 0:
         return np.zeros(0), np.zeros(0), m
-    # window j covers [m - width + j*length, m + j*length): it ends where frame j starts
-    a = _window_filters(x, m - width, frames + 3, length, width, p, cfg.sample_rate_hz)
-    fwd = a[:frames]
-    bwd = a[3:frames + 3]
     # single precision is plenty for a detection statistic and halves the memory traffic
     x32 = x.astype(np.float32)
+    # window j covers [m - width + j*length, m + j*length): it ends where frame j starts
+    a = _window_filters(x32, m - width, frames + 3, length, width, p, cfg.sample_rate_hz)
+    fwd = a[:frames]
+    bwd = a[3:frames + 3]
     fwd = fwd.astype(np.float32)
     bwd = bwd.astype(np.float32)
     ef = np.empty((frames, length), np.float32)
@@ -327,12 +342,20 @@ def _pitch_similarity(ef: np.ndarray, cs: int, ce: int, cfg: EngineConfig) -> fl
         if lo < 0 or hi > len(ef) or cs - h < 0:
             continue
         seg = ef[lo:hi]
-        corr = np.correlate(seg, a, mode="valid")
-        c2 = np.concatenate(([0.0], np.cumsum(seg * seg)))
-        energy = c2[len(a):] - c2[:-len(a)]
+        n = len(a)
+        c2 = np.empty(len(seg) + 1)
+        c2[0] = 0.0
+        np.cumsum(seg * seg, out=c2[1:])
+        energy = c2[n:] - c2[:-n]
         ok = (energy > 0.2 * ea) & (energy < 5.0 * ea)
-        if np.any(ok):
-            best = max(best, float(np.max(corr[ok] / np.sqrt(np.maximum(energy[ok], 1e-300) * ea))))
+        hits = np.flatnonzero(ok)
+        if hits.size:
+            # only lags with a comparable energy count, usually a small stretch of them: correlate
+            # over that stretch alone (each lag is the same dot product as in a full correlation)
+            i0, i1 = int(hits[0]), int(hits[-1]) + 1
+            corr = np.correlate(seg[i0:i1 - 1 + n], a, mode="valid")
+            sel = ok[i0:i1]
+            best = max(best, float(np.max(corr[sel] / np.sqrt(np.maximum(energy[i0:i1][sel], 1e-300) * ea))))
     return best
 
 
@@ -436,6 +459,19 @@ def _features(x: np.ndarray, err: np.ndarray, ef: np.ndarray, scale: np.ndarray,
     ])
 
 
+def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
+    """``mask`` widened by ``radius`` samples on each side (window clipped at the ends).
+
+    A running count of set samples differenced over the window: the same result as a maximum
+    filter, a few times cheaper on a block's worth of samples.
+    """
+    n = len(mask)
+    count = np.zeros(n + 2 * radius + 1, np.int32)
+    np.cumsum(mask, out=count[radius + 1:n + radius + 1])
+    count[n + radius + 1:] = count[n + radius]
+    return count[2 * radius + 1:] > count[:n]
+
+
 def find_events(x: np.ndarray, cfg: EngineConfig) -> list[Event]:
     """Every candidate event of ``x`` with its features (the high-recall stage).
 
@@ -463,7 +499,7 @@ def find_events(x: np.ndarray, cfg: EngineConfig) -> list[Event]:
     stops = np.concatenate((idx[breaks], [idx[-1]])) + 1
     low = err > cfg.grow_threshold_ratio * cfg.detection_mult * scale
     bridge = cfg.bridge_samples
-    low = maximum_filter1d(low.astype(np.uint8), size=2 * bridge + 1).astype(bool)
+    low = _dilate(low, bridge)
     edges = np.flatnonzero(np.diff(np.concatenate(([False], low, [False])).astype(np.int8)))
     run_lo, run_hi = edges[0::2], edges[1::2]
     near = int(0.05 * cfg.sample_rate_hz)
@@ -508,26 +544,33 @@ def _solve_band(ab: np.ndarray, rhs: np.ndarray, overwrite: bool = False) -> np.
 
 
 def _band_from_acf(acf: np.ndarray, n: int) -> np.ndarray:
-    """Upper banded storage of the symmetric Toeplitz matrix with first row ``acf``."""
+    """Upper banded storage of the symmetric Toeplitz matrix with first row ``acf``.
+
+    Built in Fortran order, the layout LAPACK reads, so the solves take it without a transposing copy.
+    """
     # the first d entries of row bw-d lie outside the matrix and are never read by LAPACK
-    return np.repeat(acf[::-1, None], n, axis=1)
+    ab = np.empty((len(acf), n), order="F")
+    ab[...] = acf[::-1, None]
+    return ab
 
 
 def _filter_acf(c: np.ndarray) -> np.ndarray:
     return np.correlate(c, c, mode="full")[len(c) - 1:]
 
 
-def _weighted_band(b: np.ndarray, w: np.ndarray, n: int, bw: int) -> np.ndarray:
-    """Upper band of ``B^T diag(w) B`` for the convolution matrix ``B`` of filter ``b`` (n columns).
+def _add_weighted_band(ab: np.ndarray, b: np.ndarray, w: np.ndarray, col: int, n: int) -> None:
+    """Add the upper band of ``B^T diag(w) B`` (the convolution matrix ``B`` of filter ``b``,
+    ``n`` columns) to ``ab`` at columns ``col..col+n``.
 
-    Diagonal ``d`` is ``sum_k b[k] b[k-d] w[i+k]``: one correlation of ``w`` per diagonal.
+    Diagonal ``d`` is ``sum_k b[k] b[k-d] w[i+k]``: one correlation of ``w`` per diagonal, added
+    in place (only the filter's ``len(b)`` diagonals are non-zero).
     """
     q = len(b) - 1
-    ab = np.zeros((bw + 1, n))
+    bw = ab.shape[0] - 1
+    # products[k, j] = b[k] * b[j]; diagonal -d holds the kernel b[d:] * b[:q + 1 - d]
+    products = np.multiply.outer(b, b)
     for d in range(min(q, n - 1) + 1):
-        kernel = b[d:] * b[:q + 1 - d]
-        ab[bw - d, d:] = np.correlate(w[d:n - d + q], kernel, mode="valid")
-    return ab
+        ab[bw - d, col + d:col + n] += np.correlate(w[d:n - d + q], products.diagonal(-d), mode="valid")
 
 
 def _bt_w_b_apply(b: np.ndarray, w: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -536,7 +579,7 @@ def _bt_w_b_apply(b: np.ndarray, w: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 
 def restore_span(y: np.ndarray, s: int, e: int, cfg: EngineConfig, lo: int = 0, hi: int | None = None,
-                 refine: int = 1) -> tuple[np.ndarray, int, int, float] | None:
+                 refine: int = 1, whitening: bool = True) -> tuple[np.ndarray, int, int, float] | None:
     """Estimate the signal under the click ``y[s:e]``.
 
     ``[lo, hi)`` is where ``y`` holds real audio (a click near the file's edges has less
@@ -546,6 +589,8 @@ def restore_span(y: np.ndarray, s: int, e: int, cfg: EngineConfig, lo: int = 0, 
     ``whitening_db`` is how much the restoration lowers the signal model's prediction-error
     energy over the span and its edges: a click is far outside the model, so removing it lowers
     that energy a lot, whereas a transient of the signal itself is only moderately unlikely.
+    Without ``whitening`` it is not measured and comes back as NaN (the driver needs it only for
+    events the verifier is unsure of).
     """
     hi = len(y) if hi is None else hi
     p = cfg.restore_order
@@ -580,8 +625,7 @@ def restore_span(y: np.ndarray, s: int, e: int, cfg: EngineConfig, lo: int = 0, 
     obs = y[s:e]
     o0 = vl
     q = cfg.click_model_order
-    smooth = max(3, int(round(cfg.sample_rate_hz * 0.0003))) | 1
-    box = np.ones(smooth)
+    smooth, box = _gain_box(cfg.sample_rate_hz)
     # short impulses: the first click model is as good as it gets (refining cost 0.6 dB on vinyl)
     rounds = refine + 1 if n_obs > cfg.sample_rate_hz // 1000 else 1
     for _ in range(rounds):
@@ -595,11 +639,12 @@ def restore_span(y: np.ndarray, s: int, e: int, cfg: EngineConfig, lo: int = 0, 
         g2 = np.convolve(u * u, box)[smooth // 2:smooth // 2 + len(u)] * (1.0 / smooth)
         g2 = np.maximum(g2, 1e-6 * float(g2.max(initial=0.0)) + 1e-4 * sig2 + 1e-24)
         w = 1.0 / g2
-        bw = max(p, len(b) - 1)
-        ab = np.zeros((bw + 1, n_unk))
-        ab[bw - p:, :] += ab_sig
-        noise = _weighted_band(b, w, n_obs, bw)
-        ab[:, o0:o0 + n_obs] += noise
+        if len(b) - 1 > p:
+            ab = np.zeros((len(b), n_unk), order="F")
+            ab[len(b) - 1 - p:, :] = ab_sig
+        else:
+            ab = ab_sig.copy(order="F")
+        _add_weighted_band(ab, b, w, o0, n_obs)
         rhs_t = rhs.copy()
         rhs_t[o0:o0 + n_obs] += _bt_w_b_apply(b, w, obs)
         try:
@@ -609,7 +654,16 @@ def restore_span(y: np.ndarray, s: int, e: int, cfg: EngineConfig, lo: int = 0, 
     if not np.all(np.isfinite(x)):
         return None
     vals = x[o0:o0 + n_obs]
-    return vals, s, e, _whitening_db(y, s, e, vals, c, lo, hi)
+    return vals, s, e, _whitening_db(y, s, e, vals, c, lo, hi) if whitening else math.nan
+
+
+@lru_cache(maxsize=16)
+def _gain_box(sample_rate: int) -> tuple[int, np.ndarray]:
+    """Length (odd, about 0.3 ms) and taps of the moving sum that smooths the click model's gain."""
+    smooth = max(3, int(round(sample_rate * 0.0003))) | 1
+    box = np.ones(smooth)
+    box.flags.writeable = False
+    return smooth, box
 
 
 def _whitening_db(y: np.ndarray, s: int, e: int, vals: np.ndarray, c: np.ndarray, lo: int, hi: int) -> float:
@@ -714,8 +768,13 @@ class Declicker:
         else:
             raise ParameterError(f"unsupported sample type {self.dtype}; use signed integers or floats")
         self.quant_step = int(quant_step)
-        self._raw = np.zeros((0, self.channels), dtype=self.dtype)
-        self._work = np.zeros((0, self.channels))
+        # The raw input and its float copy live in buffers that are appended to in place and
+        # compacted when full (cheaper than concatenating every block onto what is kept).
+        self._raw_buf = np.zeros((0, self.channels), dtype=self.dtype)
+        self._work_buf = np.zeros((0, self.channels))
+        self._off = 0  # buffer index of frame self._base
+        self._raw = self._raw_buf
+        self._work = self._work_buf
         self._base = 0
         self._end = 0
         self._committed = 0
@@ -730,14 +789,35 @@ class Declicker:
             raise ParameterError(f"expected blocks of shape (frames, {self.channels}), got {block.shape}")
         if block.dtype != self.dtype:
             raise ParameterError(f"expected {self.dtype} samples, got {block.dtype}")
-        self._raw = np.concatenate((self._raw, block))
-        self._work = np.concatenate((self._work, block.astype(np.float64) / self._full_scale))
+        self._append(block)
         self._end += len(block)
         out = []
         cfg = self.cfg
         while self._end - self._committed >= cfg.hop_samples + cfg.lookaround_samples:
             out.append(self._process(self._committed, self._committed + cfg.hop_samples, final=False))
+        if len(out) == 1:
+            return out[0]  # already a fresh copy
         return np.concatenate(out) if out else self._raw[:0].copy()
+
+    def _append(self, block: np.ndarray) -> None:
+        n, live = len(block), len(self._raw)
+        end = self._off + live
+        if end + n > len(self._raw_buf):
+            if live + n <= len(self._raw_buf):
+                raw_buf, work_buf = self._raw_buf, self._work_buf  # compact in place
+            else:
+                cap = (live + n) * 3 // 2  # room for a few more blocks before the next compaction
+                raw_buf = np.empty((cap, self.channels), dtype=self.dtype)
+                work_buf = np.empty((cap, self.channels))
+            raw_buf[:live] = self._raw
+            work_buf[:live] = self._work
+            self._raw_buf, self._work_buf, self._off, end = raw_buf, work_buf, 0, live
+        self._raw_buf[end:end + n] = block
+        work = self._work_buf[end:end + n]
+        work[...] = block
+        work /= self._full_scale
+        self._raw = self._raw_buf[self._off:end + n]
+        self._work = self._work_buf[self._off:end + n]
 
     def finish(self) -> np.ndarray:
         out = self._process(self._committed, self._end, final=True) if self._end > self._committed else \
@@ -781,7 +861,7 @@ class Declicker:
                 e = min(_tail_end(xw, gs, ge, hi, cfg) + cfg.pad_after_samples, hi)
                 if e <= s:
                     continue
-                res = restore_span(xw, s, e, cfg, lo, hi)
+                res = restore_span(xw, s, e, cfg, lo, hi, whitening=prob < _CONFIDENT)
                 if res is None:
                     self.report.skipped_unsolved += 1
                     continue
@@ -807,6 +887,7 @@ class Declicker:
         keep_from = max(self._base, c1 - cfg.lookaround_samples)
         self._raw = self._raw[keep_from - self._base:]
         self._work = self._work[keep_from - self._base:]
+        self._off += keep_from - self._base
         self._base = keep_from
         return out
 

@@ -246,3 +246,42 @@ def test_declicker_rejects_wrong_blocks():
         engine.push(np.zeros((10, 3), np.int16))
     with pytest.raises(ParameterError):
         engine.push(np.zeros((10, 2), np.float32))
+
+
+def test_streaming_buffers_keep_stereo_results_for_uneven_blocks():
+    # blocks much smaller and much larger than the engine's hop, so that its input buffer is
+    # both compacted and regrown between them
+    rate = 16000
+    rng = np.random.default_rng(5)
+    clean = music_like(rate, 12.0)
+    left, _, _ = corrupt(clean, rate, "vinyl", 10.0, rng)
+    right, _, _ = corrupt(clean[::-1].copy(), rate, "keyboard", 10.0, rng)
+    dirty = np.stack((left, right), axis=1).astype(np.float32)
+    whole, report = declick(dirty, rate)
+    assert report.clicks_repaired > 5
+    sizes = rng.integers(1, 3 * Declicker(rate, 2, DeclickParams(), np.float32).cfg.hop_samples, 40)
+    engine = Declicker(rate, 2, DeclickParams(), np.float32)
+    parts, i = [], 0
+    for size in sizes:
+        parts.append(engine.push(dirty[i:i + size]))
+        i += int(size)
+        if i >= len(dirty):
+            break
+    parts.append(engine.push(dirty[i:]))
+    parts.append(engine.finish())
+    assert np.array_equal(np.concatenate(parts), whole)
+    assert engine.report.clicks == report.clicks
+
+
+def test_dilate_matches_a_maximum_filter():
+    from scipy.ndimage import maximum_filter1d
+
+    from declick.engine.core import _dilate
+
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 5, 16, 300):
+        for radius in (0, 1, 7, 40):
+            for density in (0.0, 0.02, 0.5, 1.0):
+                mask = rng.random(n) < density
+                expected = maximum_filter1d(mask.astype(np.uint8), size=2 * radius + 1).astype(bool)
+                assert np.array_equal(_dilate(mask, radius), expected)
