@@ -21,7 +21,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy, Size, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigatewayv2 as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
@@ -38,6 +38,7 @@ from constructs import Construct
 
 from infra.bundling import dependencies_layer_code, function_code
 from infra.config import StackConfig
+from infra.lambda_function import dependencies_layer, traced_function
 from infra.nag import acknowledge
 from infra.notifications import Notifications
 from infra.pipeline import retention_days
@@ -246,12 +247,10 @@ class EngineBackend(Construct):
             environment[f"ENGINE_WORKERS_{band.upper()}"] = str(workers[band])
 
         # --- the API function (the pipeline's dependencies layer is enough: no engine here)
-        self.api_layer = lambda_.LayerVersion(
+        self.api_layer = dependencies_layer(
             self,
             "ApiDependenciesLayer",
             code=dependencies_layer_code(functions_dir),
-            compatible_runtimes=[lambda_.Runtime.PYTHON_3_12],
-            compatible_architectures=[lambda_.Architecture.X86_64],
             description="Declick engine backend API dependencies (functions/requirements.txt)",
         )
         self.api_function = self._function(
@@ -279,12 +278,10 @@ class EngineBackend(Construct):
         )
 
         # --- the worker (the engine and its numpy/scipy/soundfile layer)
-        self.engine_layer = lambda_.LayerVersion(
+        self.engine_layer = dependencies_layer(
             self,
             "EngineDependenciesLayer",
             code=dependencies_layer_code(functions_dir, "engine-requirements.txt"),
-            compatible_runtimes=[lambda_.Runtime.PYTHON_3_12],
-            compatible_architectures=[lambda_.Architecture.X86_64],
             description="Declick engine worker dependencies (functions/engine-requirements.txt)",
         )
         self.worker_function = self._function(
@@ -382,44 +379,22 @@ class EngineBackend(Construct):
         environment: dict[str, str],
         ephemeral_mb: int = 512,
     ) -> lambda_.Function:
-        log_group = logs.LogGroup(self, f"{name}Logs", retention=self._retention, removal_policy=self._removal)
-        role = iam.Role(
+        return traced_function(
             self,
-            f"{name}Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"Declick engine backend {name.lower()} Lambda",
-        )
-        log_group.grant_write(role)
-        function = lambda_.Function(
-            self,
-            f"{name}Function",
-            runtime=lambda_.Runtime.PYTHON_3_12,
-            architecture=lambda_.Architecture.X86_64,
+            name,
             handler=handler,
             code=code,
             layers=[layer],
-            memory_size=memory_mb,
+            memory_mb=memory_mb,
             timeout=timeout,
-            ephemeral_storage_size=Size.mebibytes(ephemeral_mb),
-            tracing=lambda_.Tracing.ACTIVE,
-            log_group=log_group,
-            role=role,
+            ephemeral_mb=ephemeral_mb,
             environment=environment,
+            retention=self._retention,
+            removal=self._removal,
             description=f"Declick engine backend: {name.lower()}",
+            role_description=f"Declick engine backend {name.lower()} Lambda",
+            layers_named="dependencies layers",
         )
-        acknowledge(
-            function,
-            "AwsSolutions-L1",
-            "python3.12 is the runtime the handlers and the dependencies layers are built and tested for "
-            "(docs/architecture.md); moving to a newer runtime is a deliberate, tested change.",
-        )
-        acknowledge(
-            role,
-            "AwsSolutions-IAM5",
-            "X-Ray PutTraceSegments/PutTelemetryRecords (active tracing) do not support resource-level permissions.",
-            findings=["Resource::*"],
-        )
-        return function
 
     def _alarms(self, config: StackConfig, notifications: Notifications) -> None:
         action = actions.SnsAction(notifications.ops_topic)
