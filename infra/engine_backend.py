@@ -42,6 +42,7 @@ from infra.lambda_function import dependencies_layer, traced_function
 from infra.nag import acknowledge
 from infra.notifications import Notifications
 from infra.pipeline import retention_days
+from infra.secure_storage import encrypted_queue, encrypted_table, private_bucket
 
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS_DIR = ROOT / "functions"
@@ -156,29 +157,20 @@ class EngineBackend(Construct):
         self._retention = retention_days(config.log_retention_days)
         self._removal = removal
 
-        self.table = dynamodb.Table(
+        self.table = encrypted_table(
             self,
             "TasksTable",
             partition_key=dynamodb.Attribute(name="task_id", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             time_to_live_attribute="expires",
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            removal_policy=removal,
+            removal=removal,
         )
         result_days = math.ceil(config.engine_result_ttl_seconds / 86_400) + 1
-        self.results_bucket = s3.Bucket(
+        self.results_bucket = private_bucket(
             self,
             "ResultsBucket",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            server_access_logs_bucket=access_logs_bucket,
-            server_access_logs_prefix="engine-results/",
-            removal_policy=RemovalPolicy.DESTROY,
+            access_logs_bucket=access_logs_bucket,
+            access_logs_prefix="engine-results/",
+            removal=RemovalPolicy.DESTROY,
             auto_delete_objects=False,
             lifecycle_rules=[
                 # The API closes a task (status 5) when its result's TTL passes; this removes what is left.
@@ -192,11 +184,9 @@ class EngineBackend(Construct):
 
         # --- work queues, one per priority band, and their dead-letter queue
         visibility = Duration.seconds(WORKER_TIMEOUT_SECONDS * 6)
-        self.dead_letter_queue = sqs.Queue(
+        self.dead_letter_queue = encrypted_queue(
             self,
             "WorkDeadLetterQueue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
             retention_period=Duration.days(14),
         )
         acknowledge(
@@ -207,11 +197,9 @@ class EngineBackend(Construct):
         )
         self.queues: dict[str, sqs.Queue] = {}
         for band in BANDS:
-            self.queues[band] = sqs.Queue(
+            self.queues[band] = encrypted_queue(
                 self,
                 f"{band.capitalize()}PriorityQueue",
-                encryption=sqs.QueueEncryption.SQS_MANAGED,
-                enforce_ssl=True,
                 visibility_timeout=visibility,
                 retention_period=Duration.seconds(min(1_209_600, config.engine_max_queue_seconds + 3600)),
                 dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letter_queue, max_receive_count=3),
