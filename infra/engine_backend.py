@@ -21,7 +21,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy, Size, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigatewayv2 as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
@@ -38,9 +38,11 @@ from constructs import Construct
 
 from infra.bundling import dependencies_layer_code, function_code
 from infra.config import StackConfig
+from infra.lambda_function import dependencies_layer, traced_function
 from infra.nag import acknowledge
 from infra.notifications import Notifications
 from infra.pipeline import retention_days
+from infra.secure_storage import encrypted_queue, encrypted_table, private_bucket
 
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS_DIR = ROOT / "functions"
@@ -155,29 +157,20 @@ class EngineBackend(Construct):
         self._retention = retention_days(config.log_retention_days)
         self._removal = removal
 
-        self.table = dynamodb.Table(
+        self.table = encrypted_table(
             self,
             "TasksTable",
             partition_key=dynamodb.Attribute(name="task_id", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             time_to_live_attribute="expires",
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            removal_policy=removal,
+            removal=removal,
         )
         result_days = math.ceil(config.engine_result_ttl_seconds / 86_400) + 1
-        self.results_bucket = s3.Bucket(
+        self.results_bucket = private_bucket(
             self,
             "ResultsBucket",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            server_access_logs_bucket=access_logs_bucket,
-            server_access_logs_prefix="engine-results/",
-            removal_policy=RemovalPolicy.DESTROY,
+            access_logs_bucket=access_logs_bucket,
+            access_logs_prefix="engine-results/",
+            removal=RemovalPolicy.DESTROY,
             auto_delete_objects=False,
             lifecycle_rules=[
                 # The API closes a task (status 5) when its result's TTL passes; this removes what is left.
@@ -191,11 +184,9 @@ class EngineBackend(Construct):
 
         # --- work queues, one per priority band, and their dead-letter queue
         visibility = Duration.seconds(WORKER_TIMEOUT_SECONDS * 6)
-        self.dead_letter_queue = sqs.Queue(
+        self.dead_letter_queue = encrypted_queue(
             self,
             "WorkDeadLetterQueue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
             retention_period=Duration.days(14),
         )
         acknowledge(
@@ -206,11 +197,9 @@ class EngineBackend(Construct):
         )
         self.queues: dict[str, sqs.Queue] = {}
         for band in BANDS:
-            self.queues[band] = sqs.Queue(
+            self.queues[band] = encrypted_queue(
                 self,
                 f"{band.capitalize()}PriorityQueue",
-                encryption=sqs.QueueEncryption.SQS_MANAGED,
-                enforce_ssl=True,
                 visibility_timeout=visibility,
                 retention_period=Duration.seconds(min(1_209_600, config.engine_max_queue_seconds + 3600)),
                 dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letter_queue, max_receive_count=3),
@@ -246,12 +235,10 @@ class EngineBackend(Construct):
             environment[f"ENGINE_WORKERS_{band.upper()}"] = str(workers[band])
 
         # --- the API function (the pipeline's dependencies layer is enough: no engine here)
-        self.api_layer = lambda_.LayerVersion(
+        self.api_layer = dependencies_layer(
             self,
             "ApiDependenciesLayer",
             code=dependencies_layer_code(functions_dir),
-            compatible_runtimes=[lambda_.Runtime.PYTHON_3_12],
-            compatible_architectures=[lambda_.Architecture.X86_64],
             description="Declick engine backend API dependencies (functions/requirements.txt)",
         )
         self.api_function = self._function(
@@ -279,12 +266,10 @@ class EngineBackend(Construct):
         )
 
         # --- the worker (the engine and its numpy/scipy/soundfile layer)
-        self.engine_layer = lambda_.LayerVersion(
+        self.engine_layer = dependencies_layer(
             self,
             "EngineDependenciesLayer",
             code=dependencies_layer_code(functions_dir, "engine-requirements.txt"),
-            compatible_runtimes=[lambda_.Runtime.PYTHON_3_12],
-            compatible_architectures=[lambda_.Architecture.X86_64],
             description="Declick engine worker dependencies (functions/engine-requirements.txt)",
         )
         self.worker_function = self._function(
@@ -382,44 +367,22 @@ class EngineBackend(Construct):
         environment: dict[str, str],
         ephemeral_mb: int = 512,
     ) -> lambda_.Function:
-        log_group = logs.LogGroup(self, f"{name}Logs", retention=self._retention, removal_policy=self._removal)
-        role = iam.Role(
+        return traced_function(
             self,
-            f"{name}Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"Declick engine backend {name.lower()} Lambda",
-        )
-        log_group.grant_write(role)
-        function = lambda_.Function(
-            self,
-            f"{name}Function",
-            runtime=lambda_.Runtime.PYTHON_3_12,
-            architecture=lambda_.Architecture.X86_64,
+            name,
             handler=handler,
             code=code,
             layers=[layer],
-            memory_size=memory_mb,
+            memory_mb=memory_mb,
             timeout=timeout,
-            ephemeral_storage_size=Size.mebibytes(ephemeral_mb),
-            tracing=lambda_.Tracing.ACTIVE,
-            log_group=log_group,
-            role=role,
+            ephemeral_mb=ephemeral_mb,
             environment=environment,
+            retention=self._retention,
+            removal=self._removal,
             description=f"Declick engine backend: {name.lower()}",
+            role_description=f"Declick engine backend {name.lower()} Lambda",
+            layers_named="dependencies layers",
         )
-        acknowledge(
-            function,
-            "AwsSolutions-L1",
-            "python3.12 is the runtime the handlers and the dependencies layers are built and tested for "
-            "(docs/architecture.md); moving to a newer runtime is a deliberate, tested change.",
-        )
-        acknowledge(
-            role,
-            "AwsSolutions-IAM5",
-            "X-Ray PutTraceSegments/PutTelemetryRecords (active tracing) do not support resource-level permissions.",
-            findings=["Resource::*"],
-        )
-        return function
 
     def _alarms(self, config: StackConfig, notifications: Notifications) -> None:
         action = actions.SnsAction(notifications.ops_topic)

@@ -11,23 +11,19 @@ from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
 from declick_contract.job_ledger import PARTITION_KEY, SORT_KEY, STATUS_INDEX, STATUS_INDEX_KEYS
+from infra.secure_storage import encrypted_table
 
 # Every function that writes the ledger needs only this: each write is one upsert (UpdateItem).
 LEDGER_WRITE_ACTIONS = ["dynamodb:UpdateItem"]
 
 
 def job_ledger_table(scope: Construct, construct_id: str, *, removal: RemovalPolicy) -> dynamodb.Table:
-    table = dynamodb.Table(
+    table = encrypted_table(
         scope,
         construct_id,
         partition_key=dynamodb.Attribute(name=PARTITION_KEY, type=dynamodb.AttributeType.STRING),
         sort_key=dynamodb.Attribute(name=SORT_KEY, type=dynamodb.AttributeType.STRING),
-        billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-        encryption=dynamodb.TableEncryption.AWS_MANAGED,
-        point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-            point_in_time_recovery_enabled=True
-        ),
-        removal_policy=removal,
+        removal=removal,
     )
     # "Every FAILED upload between two times" (declick replay --failed-since) is one Query.
     table.add_global_secondary_index(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy, Size, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
@@ -19,6 +19,7 @@ from constructs import Construct
 
 from infra.bundling import dependencies_layer_code, function_code
 from infra.config import DEAD_LETTER_CONCURRENCY, LOG_RETENTION_DAYS, StackConfig
+from infra.lambda_function import dependencies_layer, traced_function
 from infra.ledger import LEDGER_WRITE_ACTIONS
 from infra.link_signing import LinkSigner
 from infra.nag import acknowledge
@@ -94,12 +95,10 @@ class Pipeline(Construct):
         self._removal = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
         self._sizes = sizes
 
-        self.layer = lambda_.LayerVersion(
+        self.layer = dependencies_layer(
             self,
             "DependenciesLayer",
             code=dependencies_layer_code(functions_dir),
-            compatible_runtimes=[lambda_.Runtime.PYTHON_3_12],
-            compatible_architectures=[lambda_.Architecture.X86_64],
             description="Declick pipeline dependencies (functions/requirements.txt)",
         )
         self._code = function_code(functions_dir)
@@ -211,50 +210,24 @@ class Pipeline(Construct):
     # ------------------------------------------------------------------ functions
 
     def _function(self, name: str, environment: dict[str, str], reserved: int | None = None) -> lambda_.Function:
-        construct_id = "".join(part.capitalize() for part in name.split("_"))
         size = self._sizes[name]
-        log_group = logs.LogGroup(self, f"{construct_id}Logs", retention=self._retention, removal_policy=self._removal)
-        # An explicit role instead of the default one: the default attaches the AWS-managed
-        # AWSLambdaBasicExecutionRole, which may write to every log group of the account.
-        role = iam.Role(
+        return traced_function(
             self,
-            f"{construct_id}Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"Declick {name} Lambda",
-        )
-        log_group.grant_write(role)
-        function = lambda_.Function(
-            self,
-            f"{construct_id}Function",
-            runtime=lambda_.Runtime.PYTHON_3_12,
-            architecture=lambda_.Architecture.X86_64,
+            "".join(part.capitalize() for part in name.split("_")),
             handler=f"{HANDLER_PACKAGE}.{name}.handler",
             code=self._code,
             layers=[self.layer],
-            memory_size=size.memory_mb,
+            memory_mb=size.memory_mb,
             timeout=size.timeout,
-            ephemeral_storage_size=Size.mebibytes(size.ephemeral_mb),
-            tracing=lambda_.Tracing.ACTIVE,
-            log_group=log_group,
-            role=role,
+            ephemeral_mb=size.ephemeral_mb,
             environment=environment,
-            function_name=self.config.resource_name(name.replace("_", "-")),
-            reserved_concurrent_executions=reserved,
+            retention=self._retention,
+            removal=self._removal,
             description=f"Declick pipeline: {name}",
+            role_description=f"Declick {name} Lambda",
+            function_name=self.config.resource_name(name.replace("_", "-")),
+            reserved=reserved,
         )
-        acknowledge(
-            function,
-            "AwsSolutions-L1",
-            "python3.12 is the runtime the handlers and the dependencies layer are built and tested for "
-            "(docs/architecture.md); moving to a newer runtime is a deliberate, tested change.",
-        )
-        acknowledge(
-            role,
-            "AwsSolutions-IAM5",
-            "X-Ray PutTraceSegments/PutTelemetryRecords (active tracing) do not support resource-level permissions.",
-            findings=["Resource::*"],
-        )
-        return function
 
     def _acknowledge_wildcards(self, storage: Storage) -> None:
         """The granular IAM5 findings left after scoping every grant to a named resource."""

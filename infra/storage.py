@@ -17,6 +17,7 @@ from constructs import Construct
 from infra.config import SUBMIT_QUEUE_RETENTION_DAYS, StackConfig
 from infra.ledger import job_ledger_table
 from infra.nag import acknowledge
+from infra.secure_storage import encrypted_queue, encrypted_table, private_bucket
 
 
 class Storage(Construct):
@@ -32,15 +33,10 @@ class Storage(Construct):
         super().__init__(scope, construct_id)
         removal = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
 
-        self.access_logs_bucket = s3.Bucket(
+        self.access_logs_bucket = private_bucket(
             self,
             "AccessLogsBucket",
-            # S3 server access logging only delivers to SSE-S3 buckets.
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            removal_policy=removal,
+            removal=removal,
             lifecycle_rules=[
                 s3.LifecycleRule(id="expire-logs", expiration=Duration.days(config.access_log_expiration_days)),
             ],
@@ -60,12 +56,10 @@ class Storage(Construct):
 
         # AWS guidance for Lambda consumers: visibility timeout at least six times the function
         # timeout, so that a message is not handed out again while a (retried) batch still runs.
-        self.dead_letter_queue = sqs.Queue(
+        self.dead_letter_queue = encrypted_queue(
             self,
             "SubmitDeadLetterQueue",
             queue_name=config.resource_name("submit-dead-letters"),
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
             visibility_timeout=Duration.seconds(dead_letter_timeout.to_seconds() * 6),
             retention_period=Duration.days(14),
         )
@@ -75,12 +69,10 @@ class Storage(Construct):
             "This queue is the dead-letter queue of the submit queue; a DLQ of a DLQ would only hide failures "
             "(its consumer reports every dead upload and an alarm watches its depth).",
         )
-        self.submit_queue = sqs.Queue(
+        self.submit_queue = encrypted_queue(
             self,
             "SubmitQueue",
             queue_name=config.resource_name("submit"),
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
             visibility_timeout=Duration.seconds(submit_timeout.to_seconds() * 6),
             retention_period=Duration.days(SUBMIT_QUEUE_RETENTION_DAYS),
             dead_letter_queue=sqs.DeadLetterQueue(
@@ -90,34 +82,25 @@ class Storage(Construct):
         # ObjectCreated:* covers Put, Post, Copy and CompleteMultipartUpload.
         self.input_bucket.add_event_notification(s3.EventType.OBJECT_CREATED, s3n.SqsDestination(self.submit_queue))
 
-        self.idempotency_table = dynamodb.Table(
+        self.idempotency_table = encrypted_table(
             self,
             "IdempotencyTable",
             partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             time_to_live_attribute="expiration",
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            removal_policy=removal,
+            removal=removal,
         )
         self.ledger_table = job_ledger_table(self, "JobLedgerTable", removal=removal)
 
     def _data_bucket(
         self, construct_id: str, config: StackConfig, removal: RemovalPolicy, expiration_days: int, log_prefix: str
     ) -> s3.Bucket:
-        return s3.Bucket(
+        return private_bucket(
             self,
             construct_id,
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
             versioned=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            server_access_logs_bucket=self.access_logs_bucket,
-            server_access_logs_prefix=log_prefix,
-            removal_policy=removal,
+            access_logs_bucket=self.access_logs_bucket,
+            access_logs_prefix=log_prefix,
+            removal=removal,
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="expire-objects",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 import uuid
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -57,19 +58,7 @@ def create_task(body: BatchRequest, service: ServiceDep, appkey: str = Depends(a
         raise ApiError(Code.FILE_TOO_LARGE, f"file_size over {settings.max_input_bytes} bytes")
     service.check_link(body.file_link)
     task_id = str(uuid.uuid4())
-    new = NewTask(
-        id=task_id,
-        appkey=appkey,
-        priority=body.priority,
-        file_link=body.file_link,
-        file_size=body.file_info.file_size,
-        file_md5=body.file_info.file_md5.lower(),
-        file_time=float(body.file_info.file_time),
-        input_ext=body.file_info.file_ext,
-        detection_mult=float(body.detection_mult),
-        click_len=body.click_len,
-        output_ext=body.file_ext,
-    )
+    new = NewTask(id=task_id, appkey=appkey, priority=body.priority, **asdict(body.requested_task()))
     if not service.store.insert(new, max_waiting=settings.max_queued_tasks):
         raise ApiError(Code.QUEUE_FULL, f"{settings.max_queued_tasks} tasks are waiting", 429)
     if service.runner is not None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from declick_contract.api import Status
+from declick_contract.task_request import RequestedTask
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -54,8 +55,10 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
-@dataclass
-class Task:
+@dataclass(frozen=True)
+class Task(RequestedTask):
+    """A row of ``tasks``: the request (the contract's fields first) and the store's bookkeeping."""
+
     seq: int
     id: str
     appkey: str
@@ -64,14 +67,6 @@ class Task:
     created_at: float
     started_at: float | None
     finished_at: float | None
-    file_link: str
-    file_size: int
-    file_md5: str
-    file_time: float
-    input_ext: str
-    detection_mult: float
-    click_len: int
-    output_ext: str
     attempts: int
     reason: str
     result_token: str | None
@@ -89,18 +84,10 @@ _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM tasks"  # noqa: S608 - fixed colum
 
 
 @dataclass(frozen=True)
-class NewTask:
+class NewTask(RequestedTask):
     id: str
     appkey: str
     priority: int
-    file_link: str
-    file_size: int
-    file_md5: str
-    file_time: float
-    input_ext: str
-    detection_mult: float
-    click_len: int
-    output_ext: str
 
 
 class TaskStore:

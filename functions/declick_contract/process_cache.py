@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import boto3
+from aws_lambda_powertools.utilities import parameters
 from botocore.config import Config
 
 # Standard retry mode backs off on throttling; whatever still fails is raised and retried by SQS
@@ -35,8 +36,14 @@ class ProcessCache:
             return self._objects[name]
 
     def reset(self) -> None:
+        """Forget settings, clients and cached secrets (tests, local runner).
+
+        Secrets are read through Powertools' parameter cache, which is process state too: a reset
+        that kept it would hand the next run the previous run's credentials.
+        """
         with self._lock:
             self._objects.clear()
+        parameters.clear_caches()
 
     def client(self, service: str) -> Any:
         config = S3_CONFIG if service == "s3" else BOTO_CONFIG

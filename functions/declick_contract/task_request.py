@@ -9,6 +9,7 @@ same rules, so both answer a given request with the same `{code, msg, data}` env
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -37,6 +38,25 @@ class FileInfo(BaseModel):
         strict=True, ge=0, le=86400 * 7, allow_inf_nan=False, description="Audio duration in seconds."
     )
     file_ext: Literal[INPUT_FORMATS] = Field(description="Format of the input file.")
+
+
+@dataclass(frozen=True)
+class RequestedTask:
+    """What a create request asks for, as both servers keep it with their tasks.
+
+    The self-hosted service's store and the engine backend's table extend it with their own
+    bookkeeping; keeping the requested part in one place means a request field cannot be stored
+    by one server and dropped by the other.
+    """
+
+    file_link: str
+    file_size: int
+    file_md5: str  # lower-case hex
+    file_time: float
+    input_ext: str
+    detection_mult: float
+    click_len: int
+    output_ext: str
 
 
 class BatchRequest(BaseModel):
@@ -73,6 +93,19 @@ class BatchRequest(BaseModel):
         if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
             raise ValueError("file_link must be an http(s) URL with a host")
         return value
+
+    def requested_task(self) -> RequestedTask:
+        """The request as a task keeps it: the MD5 in lower case, numbers as the engine takes them."""
+        return RequestedTask(
+            file_link=self.file_link,
+            file_size=self.file_info.file_size,
+            file_md5=self.file_info.file_md5.lower(),
+            file_time=float(self.file_info.file_time),
+            input_ext=self.file_info.file_ext,
+            detection_mult=float(self.detection_mult),
+            click_len=self.click_len,
+            output_ext=self.file_ext,
+        )
 
 
 class RequestRefused(Exception):

@@ -18,12 +18,7 @@ from declick_engine_backend.tasks import TaskTable
 _objects = ProcessCache()
 _cached = _objects.get
 client = _objects.client
-
-
-def reset() -> None:
-    """Forget settings, clients and cached secrets (tests, local runner)."""
-    _objects.reset()
-    parameters.clear_caches()
+reset = _objects.reset
 
 
 def settings() -> BackendSettings:

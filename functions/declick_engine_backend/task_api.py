@@ -12,6 +12,7 @@ import math
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
 from declick_contract.api import Status
@@ -69,15 +70,8 @@ class TaskApi:
             status=Status.WAITING,
             priority=body.priority,
             band=band_of(body.priority),
-            file_link=body.file_link,
-            file_size=body.file_info.file_size,
-            file_md5=body.file_info.file_md5.lower(),
-            file_time=float(body.file_info.file_time),
-            input_ext=body.file_info.file_ext,
-            detection_mult=float(body.detection_mult),
-            click_len=body.click_len,
-            output_ext=body.file_ext,
             created_at=self._clock(),
+            **asdict(body.requested_task()),
         )
         self.table.insert(task)
         # The record first, then the message: a worker never receives a task it cannot read.

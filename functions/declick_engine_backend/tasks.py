@@ -21,26 +21,21 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from declick_contract.api import Status
+from declick_contract.task_request import RequestedTask
 
 _META = "meta#"
 _RATE_WEIGHT = 0.3  # weight of the newest measurement in the moving average, as the service's estimator
 
 
 @dataclass(frozen=True)
-class Task:
+class Task(RequestedTask):
+    """A task item: the request (the contract's fields) and the backend's bookkeeping."""
+
     task_id: str
     appkey: str
     status: Status
     priority: int
     band: str
-    file_link: str
-    file_size: int
-    file_md5: str
-    file_time: float
-    input_ext: str
-    detection_mult: float
-    click_len: int
-    output_ext: str
     created_at: float
     started_at: float | None = None
     finished_at: float | None = None
