@@ -12,6 +12,7 @@ The time limit bounds the whole transfer whatever the server's pace: a socket ti
 bounds each read, and a server trickling one byte per read would never trip it. So every socket
 a download opens is also watched by a timer that shuts it down at the deadline, which ends any
 read in progress (TLS handshake, headers or body), and the error then says the time ran out.
+Name lookups count too: each runs in a thread that is waited for only until the deadline.
 
 Hosts listed in `DownloadPolicy.allowed_hosts` (`host` or `host:port`) skip the scheme and
 address rules: this is how local runs reach a service on 127.0.0.1. In AWS the list is empty.
@@ -269,9 +270,41 @@ def stream_download(
         deadline.close()
 
 
+def _within(deadline: _Deadline, resolver: Resolver) -> Resolver:
+    """The resolver, bounded by the download's deadline.
+
+    `getaddrinfo` takes no timeout and a slow or hostile name server can hold it for minutes, so
+    each lookup runs in a daemon thread that we stop waiting for at the deadline (the thread
+    itself ends when the lookup does; nothing is connected to in the meantime).
+    """
+
+    def resolve(*args, **kwargs) -> list:
+        left = deadline.check()
+        result: dict[str, object] = {}
+        done = threading.Event()
+
+        def lookup() -> None:
+            try:
+                result["value"] = resolver(*args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - re-raised below, in the thread that waits
+                result["error"] = exc
+            finally:
+                done.set()
+
+        threading.Thread(target=lookup, name="declick-resolve", daemon=True).start()
+        if not done.wait(left):
+            raise DownloadError("download took longer than the time limit (name lookup)", transient=True)
+        if "error" in result:
+            raise result["error"]  # type: ignore[misc]
+        return result["value"]  # type: ignore[return-value]
+
+    return resolve
+
+
 def _follow(url: str, policy: DownloadPolicy, deadline: _Deadline, resolver: Resolver) -> urllib3.HTTPResponse:
+    bounded = _within(deadline, resolver)
     for _ in range(policy.max_redirects + 1):
-        target = check_url(url, policy, resolver)
+        target = check_url(url, policy, bounded)
         left = deadline.check()
         try:
             response = _open(target, urllib3.Timeout(connect=min(left, 10.0), read=left), policy.ca_certs, deadline)

@@ -295,3 +295,35 @@ def test_check_link_lets_names_and_listed_hosts_through_for_the_download_to_rech
     assert check_link("http://127.0.0.1:8080/a.wav", local).exempt
     with pytest.raises(UnsafeUrlError):
         check_link("http://127.0.0.1:8081/a.wav", local)
+
+
+def test_a_name_lookup_that_hangs_ends_at_the_time_limit():
+    """getaddrinfo takes no timeout: a lookup held by a slow name server must not outlive the limit."""
+    released = threading.Event()
+    calls = []
+
+    def hanging_resolver(host, port, type=0):  # noqa: A002 - mirrors socket.getaddrinfo
+        calls.append(host)
+        released.wait(30)  # a name server that does not answer
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", port))]
+
+    policy = DownloadPolicy(max_bytes=1000, timeout_seconds=0.5)
+    started = time.monotonic()
+    try:
+        with pytest.raises(DownloadError, match="time limit \\(name lookup\\)") as info:
+            with stream_download("https://cdn.example/a.wav", policy, resolver=hanging_resolver):
+                pass
+    finally:
+        released.set()  # let the lookup thread finish; nothing was ever connected to
+    assert info.value.transient
+    assert calls == ["cdn.example"]
+    assert time.monotonic() - started < 10  # ended by the limit, not by the resolver's 30 s
+
+
+def test_a_lookup_error_still_reads_as_unresolvable_through_the_bounded_resolver():
+    def failing_resolver(host, port, type=0):  # noqa: A002 - mirrors socket.getaddrinfo
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    with pytest.raises(DownloadError, match="cannot resolve host 'nowhere.example'"):
+        with stream_download("https://nowhere.example/a.wav", STRICT, resolver=failing_resolver):
+            pass
