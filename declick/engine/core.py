@@ -6,15 +6,19 @@ Detection, in two stages.
    and the backward prediction errors are computed with it and combined as
    ``min(|e_fwd|, |e_bwd|)`` (a click is unpredictable from both sides, the signal's own sharp
    features usually from one side only). The combined error is compared with a loose multiple
-   (``EngineConfig.candidate_mult``) of a robust local scale: the median of the error over a
-   window several clicks long, raised to the largest such median nearby so that a loud onset is
-   judged against the loud part. Each group of samples above it is an :class:`Event`, grown by
-   hysteresis over its attack and decaying tail.
+   (``EngineConfig.candidate_mult``) of a robust local scale: a low percentile of the error's
+   block medians over a window four clicks long (so a long click cannot raise its own scale),
+   raised to the largest such value nearby so that a loud onset is judged against the loud part.
+   Each group of samples above it is an :class:`Event`, grown by hysteresis over its attack and
+   decaying tail.
 2. Verification. A learned model (:mod:`declick.engine.verifier`, trained on the training split
    of the bench corpus only) judges each event by a dozen features: how far it exceeds the
    user's threshold, its length, whether the error burst repeats one pitch period away (a
    glottal pulse), whether the signal stays louder after it (a plosive or a note onset), its
    high-frequency excess and crest over the context, and how many candidates surround it.
+3. Checks after the restoration. An event the verifier is not sure of is kept as it is when
+   removing it hardly makes the audio more predictable under the signal's AR model (it fits the
+   signal), or when it also comes right before a much louder stretch (a plosive, a note onset).
 
 Restoration: the signal under a click is modelled as AR (fitted on the clean context around the
 click) and the click as a second, independent AR process with a time-varying gain, *added* to the
