@@ -29,8 +29,15 @@ TRANSIENT_LAMBDA_ERRORS = [
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException",
 ]
+# A function's reserved concurrency used up (the back-pressure on the vendor, see
+# docs/operations.md): retried longer than a service error, for up to about 14 minutes
+# (2 s doubling, at most 120 s apart, 12 attempts), well inside the 30 minutes the stack config
+# keeps between the pipeline's own give-up and the execution timeout. Before, about two minutes
+# of throttling ended an upload FAILED.
+THROTTLED_LAMBDA_ERRORS = ["Lambda.TooManyRequestsException"]
+THROTTLE_RETRY_ATTEMPTS = 12
+THROTTLE_RETRY_MAX_DELAY_SECONDS = 120
 
 # Our own failures worth another try: the handler ran out of time or crashed, or (after the API
 # client's own retries) the vendor or the result host was still unreachable. Deterministic errors
@@ -58,6 +65,14 @@ def build_state_machine(
     own_interval = Duration.seconds(config.task_retry_interval_seconds)
 
     def retry_transient(task: sfn.TaskStateBase, extra: list[str] | None = None) -> None:
+        task.add_retry(
+            errors=THROTTLED_LAMBDA_ERRORS,
+            interval=Duration.seconds(2),
+            max_attempts=THROTTLE_RETRY_ATTEMPTS,
+            backoff_rate=2.0,
+            max_delay=Duration.seconds(THROTTLE_RETRY_MAX_DELAY_SECONDS),
+            jitter_strategy=sfn.JitterType.FULL,
+        )
         task.add_retry(
             errors=TRANSIENT_LAMBDA_ERRORS + (extra or []),
             interval=Duration.seconds(2),

@@ -99,8 +99,8 @@ def test_wait_uses_the_polled_wait_seconds_and_loops(states):
 @pytest.mark.parametrize("state_name", ["PollTask", "DeliverResult", "ReportFailure"])
 def test_every_task_retries_transient_lambda_errors_with_backoff(states, state_name):
     retries = states[state_name]["Retry"]
-    transient = [r for r in retries if TRANSIENT <= set(r["ErrorEquals"])]
-    assert transient, f"{state_name} does not retry {TRANSIENT}"
+    covered = {error for r in retries for error in r["ErrorEquals"]}
+    assert TRANSIENT <= covered, f"{state_name} does not retry {TRANSIENT - covered}"
     for retry in retries:
         assert retry["BackoffRate"] > 1
         assert retry["MaxAttempts"] >= 2
@@ -196,3 +196,16 @@ def test_an_unreadable_vendor_loops_back_to_the_wait_unless_given_up(states):
 def test_report_failure_retries_any_failure_of_its_own(states):
     errors = {error for retry in states["ReportFailure"]["Retry"] for error in retry["ErrorEquals"]}
     assert "States.TaskFailed" in errors
+
+
+@pytest.mark.parametrize("state_name", ["PollTask", "DeliverResult", "ReportFailure"])
+def test_throttling_is_waited_out_for_minutes_but_inside_the_timeout_headroom(states, state_name):
+    """A reserved concurrency used up is back-pressure, not a failure of the upload; yet the retries
+    must end well before the execution timeout, which would end the upload with no notification."""
+    throttle = [r for r in states[state_name]["Retry"] if "Lambda.TooManyRequestsException" in r["ErrorEquals"]]
+    assert len(throttle) == 1
+    retry = throttle[0]
+    delays = [min(retry["IntervalSeconds"] * retry["BackoffRate"] ** k, retry["MaxDelaySeconds"])
+              for k in range(retry["MaxAttempts"])]
+    assert retry["JitterStrategy"] == "FULL"
+    assert 600 <= sum(delays) <= 1800 / 2  # 10 min at least; half the config's 30 min headroom at most
