@@ -285,3 +285,36 @@ def test_dilate_matches_a_maximum_filter():
                 mask = rng.random(n) < density
                 expected = maximum_filter1d(mask.astype(np.uint8), size=2 * radius + 1).astype(bool)
                 assert np.array_equal(_dilate(mask, radius), expected)
+
+
+def _min_of_two_gaussians(n: int, rng: np.random.Generator) -> np.ndarray:
+    a, b = rng.standard_normal((2, n))
+    return np.minimum(np.abs(a), np.abs(b))
+
+
+@pytest.mark.parametrize("rate", [16000, 44100, 48000])
+def test_the_robust_scale_is_calibrated_on_stationary_noise(rate):
+    """detection_mult keeps its meaning: on stationary noise the scale is about twice the
+    Gaussian-equivalent sigma (the calibration of the low percentile to the median)."""
+    from declick.engine.config import EngineConfig
+    from declick.engine.core import local_scale
+
+    err = _min_of_two_gaussians(5 * rate, np.random.default_rng(1))
+    scale = float(np.median(local_scale(err, EngineConfig.make(rate, DeclickParams()))))
+    assert 1.8 < scale < 2.3
+
+
+def test_a_30_ms_click_does_not_raise_its_own_scale():
+    """A recorded key click fills most of the scale's 40 ms window; judged against a scale it
+    raised itself, its second half would go unrepaired (the median did this)."""
+    from declick.engine.config import EngineConfig
+    from declick.engine.core import local_scale
+
+    rate = 44100
+    cfg = EngineConfig.make(rate, DeclickParams())  # click_len 10 ms: a 40 ms window
+    err = _min_of_two_gaussians(rate, np.random.default_rng(2))
+    start, stop = rate // 2, rate // 2 + int(0.030 * rate)
+    err[start:stop] *= 30.0
+    scale = local_scale(err, cfg)
+    quiet = float(np.median(scale[: rate // 4]))
+    assert float(np.max(scale[start:stop])) < 2.0 * quiet
