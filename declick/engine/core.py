@@ -47,6 +47,7 @@ communication systems", IEE Proceedings I, 137(1), 1990.
 
 from __future__ import annotations
 
+import enum
 import math
 from functools import lru_cache
 from typing import NamedTuple
@@ -398,6 +399,50 @@ _FIT_CONFIDENT = 0.85
 # A burst longer than click_len (up to three times) is repaired only when the verifier is this sure
 # of it: on the training split every such burst of a real key click scored above it.
 _LONG_CONFIDENT = 0.9
+
+
+def too_long(n_strong: int, probability: float, cfg: EngineConfig) -> bool:
+    """Whether an event is too long to be repaired as a click.
+
+    ``n_strong`` is the length of its part above the user's threshold (``Event.strong_samples``);
+    ``click_len`` bounds it, with the detector's order as slack (the prediction error of one
+    impulse spreads over that many samples). Real key clicks are several impacts plus ringing, so
+    a burst up to ``cfg.long_core_samples`` is still repaired when the verifier is very sure of it.
+    """
+    slack = cfg.detect_order
+    if n_strong <= cfg.max_core_samples + slack:
+        return False
+    return n_strong > cfg.long_core_samples + slack or probability < _LONG_CONFIDENT
+
+
+def needs_signal_check(probability: float) -> bool:
+    """Whether :func:`signal_verdict` could keep this event, so the restoration must measure its
+    whitening (skipped for the events the verifier is sure of: it costs a filter pass)."""
+    return probability < max(_CONFIDENT, _FIT_CONFIDENT)
+
+
+class SignalVerdict(enum.Enum):
+    """Why a restored event is kept as the signal's own instead of being repaired."""
+
+    #: a much louder stretch follows and the event fits the signal model fairly well: a plosive
+    #: burst or an onset (later pieces of the same transient are kept too)
+    PLOSIVE = "plosive"
+    #: removing it hardly makes the audio more predictable
+    FITS = "fits"
+
+
+def signal_verdict(probability: float, whitening_db: float, rise_db: float) -> SignalVerdict | None:
+    """The checks after the restoration: None to repair the event, otherwise why it is kept.
+
+    ``whitening_db`` is how much the restoration lowers the prediction-error energy (see
+    :func:`restore_span`); ``rise_db`` is the level right after the span over the level right
+    before it (:func:`_rise_db`).
+    """
+    if probability < _CONFIDENT and whitening_db < _WHITEN_MIN_DB and rise_db > _RISE_MAX_DB:
+        return SignalVerdict.PLOSIVE
+    if probability < _FIT_CONFIDENT and whitening_db < _FIT_MIN_DB:
+        return SignalVerdict.FITS
+    return None
 
 
 def _rise_db(x: np.ndarray, s: int, e: int, lo: int, hi: int, cfg: EngineConfig) -> float:
@@ -864,28 +909,24 @@ class Declicker:
                 a_start = cs + origin
                 if not c0 <= a_start < c1 or cs >= hi:
                     continue
-                if n_strong > cfg.max_core_samples + cfg.detect_order and (
-                        n_strong > cfg.long_core_samples + cfg.detect_order or prob < _LONG_CONFIDENT):
+                if too_long(n_strong, prob, cfg):
                     self.report.skipped_long += 1
                     continue
                 s = max(gs - cfg.pad_before_samples, lo, self._carry[ch] - origin)
                 e = min(_tail_end(xw, gs, ge, hi, cfg) + cfg.pad_after_samples, hi)
                 if e <= s:
                     continue
-                res = restore_span(xw, s, e, cfg, lo, hi, whitening=prob < max(_CONFIDENT, _FIT_CONFIDENT))
+                check = needs_signal_check(prob)
+                res = restore_span(xw, s, e, cfg, lo, hi, whitening=check)
                 if res is None:
                     self.report.skipped_unsolved += 1
                     continue
                 vals, s, e, whitening = res
-                if prob < _CONFIDENT and whitening < _WHITEN_MIN_DB and _rise_db(xw, s, e, lo, hi, cfg) > _RISE_MAX_DB:
-                    # the signal is much louder right after the span than right before it and the
-                    # "click" fits the signal model fairly well: a plosive burst or a voiced onset
+                verdict = signal_verdict(prob, whitening, _rise_db(xw, s, e, lo, hi, cfg)) if check else None
+                if verdict is not None:
                     self.report.skipped_signal += 1
-                    vetoed = e  # later pieces of the same transient are the signal's too
-                    continue
-                if prob < _FIT_CONFIDENT and whitening < _FIT_MIN_DB:
-                    # removing it hardly makes the audio more predictable: it is the signal's own
-                    self.report.skipped_signal += 1
+                    if verdict is SignalVerdict.PLOSIVE:
+                        vetoed = e  # later pieces of the same transient are the signal's too
                     continue
                 if peak is None:
                     # once per block: repairs are clipped to it, so they cannot raise it

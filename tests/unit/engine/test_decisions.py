@@ -1,0 +1,101 @@
+"""The driver's repair decisions: the length gate and the checks after the restoration.
+
+The rules are pure functions of the verifier's probability and the measured evidence, so their
+thresholds are pinned here without faking the verifier; the end-to-end tests show the length gate
+on real bursts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from declick.engine import DeclickParams, declick
+from declick.engine.config import EngineConfig
+from declick.engine.core import SignalVerdict, needs_signal_check, signal_verdict, too_long
+
+from .helpers import music_like
+
+
+@pytest.fixture(scope="module")
+def cfg() -> EngineConfig:
+    return EngineConfig.make(44100, DeclickParams(click_len_ms=5.0))
+
+
+def test_a_burst_within_click_len_is_never_too_long(cfg):
+    limit = cfg.max_core_samples + cfg.detect_order
+    assert not too_long(limit, 0.0, cfg)
+    assert not too_long(1, 0.0, cfg)
+
+
+def test_a_burst_up_to_three_click_lens_needs_a_confident_verifier(cfg):
+    n = cfg.max_core_samples + cfg.detect_order + 1
+    assert cfg.long_core_samples == 3 * cfg.max_core_samples
+    assert not too_long(n, 0.95, cfg)
+    assert too_long(n, 0.85, cfg)
+    n = cfg.long_core_samples + cfg.detect_order
+    assert not too_long(n, 0.9, cfg)
+    assert too_long(n, 0.89, cfg)
+
+
+def test_a_burst_over_three_click_lens_is_too_long_however_sure(cfg):
+    assert too_long(cfg.long_core_samples + cfg.detect_order + 1, 1.0, cfg)
+
+
+def test_whitening_is_measured_only_where_a_check_can_keep_the_event():
+    assert needs_signal_check(0.6)
+    assert needs_signal_check(0.84)
+    assert not needs_signal_check(0.86)
+    # every event the checks could keep has its whitening measured
+    for p in np.linspace(0.5, 1.0, 51):
+        if signal_verdict(p, -100.0, 100.0) is not None:
+            assert needs_signal_check(p)
+
+
+@pytest.mark.parametrize(
+    ("probability", "whitening_db", "rise_db", "verdict"),
+    [
+        # a plosive: fits the model fairly well and a louder stretch follows
+        (0.7, 15.0, 8.0, SignalVerdict.PLOSIVE),
+        # ... but not once the verifier is sure, nor when removal whitens a lot, nor without the rise
+        (0.8, 15.0, 8.0, None),
+        (0.7, 25.0, 8.0, None),
+        (0.7, 15.0, 3.0, None),
+        # fits the signal model: removal hardly makes the audio more predictable
+        (0.8, 5.0, -10.0, SignalVerdict.FITS),
+        (0.7, 9.9, 0.0, SignalVerdict.FITS),
+        (0.86, 5.0, -10.0, None),
+        (0.8, 11.0, -10.0, None),
+        # a confident, well-whitened click
+        (0.99, 40.0, 0.0, None),
+    ],
+)
+def test_signal_verdict(probability, whitening_db, rise_db, verdict):
+    assert signal_verdict(probability, whitening_db, rise_db) is verdict
+
+
+def _with_burst(ms: float) -> tuple[np.ndarray, np.ndarray, slice]:
+    rate = 44100
+    clean = music_like(rate, 1.0)
+    n = int(ms * 1e-3 * rate)
+    dirty = clean.copy()
+    dirty[22000:22000 + n] += 0.3 * np.random.default_rng(3).standard_normal(n)
+    return clean, dirty, slice(22000, 22000 + n)
+
+
+@pytest.mark.parametrize("ms", [9.0, 13.0])
+def test_a_burst_longer_than_click_len_is_repaired_when_the_verifier_is_sure(ms):
+    clean, dirty, where = _with_burst(ms)
+    out, report = declick(dirty, 44100, DeclickParams(click_len_ms=5.0))
+    assert report.skipped_long == 0
+    assert any(c.start <= where.start and c.stop >= where.stop for c in report.clicks)
+    # the burst's energy is mostly gone: the error against the clean signal drops by over 10 dB
+    assert np.sum((out[where] - clean[where]) ** 2) < 0.1 * np.sum((dirty[where] - clean[where]) ** 2)
+
+
+def test_a_burst_over_three_click_lens_is_left_alone():
+    _, dirty, _ = _with_burst(20.0)
+    out, report = declick(dirty, 44100, DeclickParams(click_len_ms=5.0))
+    assert report.clicks_repaired == 0
+    assert report.skipped_long == 1
+    assert np.array_equal(out, dirty)
