@@ -399,6 +399,13 @@ _FIT_CONFIDENT = 0.85
 # A burst longer than click_len (up to three times) is repaired only when the verifier is this sure
 # of it: on the training split every such burst of a real key click scored above it.
 _LONG_CONFIDENT = 0.9
+# Dull check (training split): an event the verifier is less sure of than _FIT_CONFIDENT whose
+# removed part (observed minus restored) has an RMS frequency under _DULL_MAX_HZ is kept. Clicks
+# are broadband (on the training split 98 % of the repaired true clicks are above 1.6 kHz, 2 % of
+# vinyl and crackle impulses under 1 kHz); a labial plosive release out of a pause is a
+# low-frequency thump (342-728 Hz in the flite kal voice). Training split: false repairs 80 -> 56,
+# 42 of 11333 true repairs lost, the worst click-free SNR 36.8 -> 54.2 dB, gains unchanged.
+_DULL_MAX_HZ = 800.0
 
 
 def too_long(n_strong: int, probability: float, cfg: EngineConfig) -> bool:
@@ -429,20 +436,36 @@ class SignalVerdict(enum.Enum):
     PLOSIVE = "plosive"
     #: removing it hardly makes the audio more predictable
     FITS = "fits"
+    #: what it would remove is a low-frequency thump, not a broadband click
+    DULL = "dull"
 
 
-def signal_verdict(probability: float, whitening_db: float, rise_db: float) -> SignalVerdict | None:
+def signal_verdict(probability: float, whitening_db: float, rise_db: float,
+                   removed_hz: float = math.inf) -> SignalVerdict | None:
     """The checks after the restoration: None to repair the event, otherwise why it is kept.
 
     ``whitening_db`` is how much the restoration lowers the prediction-error energy (see
     :func:`restore_span`); ``rise_db`` is the level right after the span over the level right
-    before it (:func:`_rise_db`).
+    before it (:func:`_rise_db`); ``removed_hz`` is the RMS frequency of what the repair would
+    remove (:func:`rms_frequency_hz` of the observed minus the restored samples).
     """
     if probability < _CONFIDENT and whitening_db < _WHITEN_MIN_DB and rise_db > _RISE_MAX_DB:
         return SignalVerdict.PLOSIVE
     if probability < _FIT_CONFIDENT and whitening_db < _FIT_MIN_DB:
         return SignalVerdict.FITS
+    if probability < _FIT_CONFIDENT and removed_hz < _DULL_MAX_HZ:
+        return SignalVerdict.DULL
     return None
+
+
+def rms_frequency_hz(d: np.ndarray, sample_rate: int) -> float:
+    """RMS frequency of ``d`` (the square root of its power spectrum's second moment), from the
+    energy of its first difference: a broadband click has it in the kHz, a thump in the hundreds
+    of Hz."""
+    if len(d) < 3:
+        return sample_rate / 4.0  # a one- or two-sample impulse: as broadband as it gets
+    dd = np.diff(d)
+    return sample_rate / (2.0 * math.pi) * math.sqrt((float(dd @ dd) + 1e-30) / (float(d[1:] @ d[1:]) + 1e-30))
 
 
 def _rise_db(x: np.ndarray, s: int, e: int, lo: int, hi: int, cfg: EngineConfig) -> float:
@@ -922,7 +945,8 @@ class Declicker:
                     self.report.skipped_unsolved += 1
                     continue
                 vals, s, e, whitening = res
-                verdict = signal_verdict(prob, whitening, _rise_db(xw, s, e, lo, hi, cfg)) if check else None
+                verdict = signal_verdict(prob, whitening, _rise_db(xw, s, e, lo, hi, cfg),
+                                         rms_frequency_hz(xw[s:e] - vals, cfg.sample_rate_hz)) if check else None
                 if verdict is not None:
                     self.report.skipped_signal += 1
                     if verdict is SignalVerdict.PLOSIVE:

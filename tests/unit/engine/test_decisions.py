@@ -12,7 +12,7 @@ import pytest
 
 from declick.engine import DeclickParams, declick
 from declick.engine.config import EngineConfig
-from declick.engine.core import SignalVerdict, needs_signal_check, signal_verdict, too_long
+from declick.engine.core import SignalVerdict, needs_signal_check, rms_frequency_hz, signal_verdict, too_long
 
 from .helpers import music_like
 
@@ -72,6 +72,30 @@ def test_whitening_is_measured_only_where_a_check_can_keep_the_event():
 )
 def test_signal_verdict(probability, whitening_db, rise_db, verdict):
     assert signal_verdict(probability, whitening_db, rise_db) is verdict
+
+
+@pytest.mark.parametrize(
+    ("probability", "removed_hz", "verdict"),
+    [
+        # a low-frequency thump the verifier is unsure of: a labial release, not a click
+        (0.8, 500.0, SignalVerdict.DULL),
+        (0.8, 790.0, SignalVerdict.DULL),
+        (0.8, 2000.0, None),
+        (0.9, 500.0, None),
+    ],
+)
+def test_a_dull_event_is_kept_unless_the_verifier_is_sure(probability, removed_hz, verdict):
+    assert signal_verdict(probability, 30.0, 0.0, removed_hz) is verdict
+
+
+def test_rms_frequency_of_a_tone_noise_and_an_impulse():
+    rate = 44100
+    t = np.arange(int(0.01 * rate)) / rate
+    assert rms_frequency_hz(np.sin(2 * np.pi * 500 * t), rate) == pytest.approx(500, rel=0.02)
+    white = np.random.default_rng(0).standard_normal(rate)
+    # white noise: the first difference doubles the power, i.e. rate / (2 pi) * sqrt(2)
+    assert rms_frequency_hz(white, rate) == pytest.approx(rate / (2 * np.pi) * np.sqrt(2), rel=0.02)
+    assert rms_frequency_hz(np.array([0.0, 1.0]), rate) == rate / 4
 
 
 def _with_burst(ms: float) -> tuple[np.ndarray, np.ndarray, slice]:
