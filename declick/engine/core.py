@@ -856,8 +856,11 @@ class Declicker:
             self._raw_buf, self._work_buf, self._off, end = raw_buf, work_buf, 0, live
         self._raw_buf[end:end + n] = block
         work = self._work_buf[end:end + n]
-        work[...] = block
-        work /= self._full_scale
+        # one pass: float input is already at full scale 1 (dividing by 1 changes nothing)
+        if self._full_scale == 1.0:
+            work[...] = block
+        else:
+            np.divide(block, self._full_scale, out=work)
         self._raw = self._raw_buf[self._off:end + n]
         self._work = self._work_buf[self._off:end + n]
 
