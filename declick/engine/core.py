@@ -277,34 +277,40 @@ def prediction_errors(x: np.ndarray, cfg: EngineConfig) -> tuple[np.ndarray, np.
     # single precision is plenty for a detection statistic and halves the memory traffic
     x32 = x.astype(np.float32)
     # window j covers [m - width + j*length, m + j*length): it ends where frame j starts
-    a = _window_filters(x32, m - width, frames + 3, length, width, p, cfg.sample_rate_hz)
-    fwd = a[:frames]
-    bwd = a[3:frames + 3]
-    fwd = fwd.astype(np.float32)
-    bwd = bwd.astype(np.float32)
-    ef = np.empty((frames, length), np.float32)
-    eb = np.empty((frames, length), np.float32)
+    a = _window_filters(x32, m - width, frames + 3, length, width, p, cfg.sample_rate_hz).astype(np.float32)
+    # Frame j's forward filter is a[j] and its backward filter a[j + 3] (the window after it).
+    ef = np.empty(frames * length, np.float32)
+    eb = np.empty(frames * length, np.float32)
     # A few frames at a time, so that the running sums and the product stay in the cache over
     # the p + 1 taps (faster than whole-block passes, and the same sums bit for bit).
     chunk = max(1, _PE_CHUNK_SAMPLES // length)
-    tmp = np.empty((chunk, length), np.float32)
+    tmp = np.empty(chunk * length, np.float32)
+    # Tap k of the filters of frames f0 .. f1 + 3, each repeated over its frame's samples: the
+    # forward sums read it from frame f0 on, the backward ones three frames later. One expansion
+    # serves both directions, and the products are then between flat arrays, which numpy
+    # multiplies about twice as fast as it broadcasts a per-frame column (the same products).
+    taps = np.empty((chunk + 3, length), np.float32)
     for f0 in range(0, frames, chunk):
         f1 = min(frames, f0 + chunk)
-        c, base = f1 - f0, m + f0 * length
-        acc_f, acc_b, t = ef[f0:f1], eb[f0:f1], tmp[:f1 - f0]
+        n, base = (f1 - f0) * length, m + f0 * length
+        acc_f, acc_b, t = ef[f0 * length:f1 * length], eb[f0 * length:f1 * length], tmp[:n]
+        tap = taps[:f1 - f0 + 3]
+        fwd, bwd = tap.reshape(-1)[:n], tap.reshape(-1)[3 * length:3 * length + n]
         # tap 0 starts the sums (the same values as adding it to zeros, one pass less)
-        np.multiply(fwd[f0:f1, :1], x32[base:base + c * length].reshape(c, length), out=acc_f)
-        np.multiply(bwd[f0:f1, :1], x32[base:base + c * length].reshape(c, length), out=acc_b)
+        np.copyto(tap, a[f0:f1 + 3, :1])
+        np.multiply(fwd, x32[base:base + n], out=acc_f)
+        np.multiply(bwd, x32[base:base + n], out=acc_b)
         for k in range(1, p + 1):
-            np.multiply(fwd[f0:f1, k:k + 1], x32[base - k:base - k + c * length].reshape(c, length), out=t)
+            np.copyto(tap, a[f0:f1 + 3, k:k + 1])
+            np.multiply(fwd, x32[base - k:base - k + n], out=t)
             acc_f += t
-            np.multiply(bwd[f0:f1, k:k + 1], x32[base + k:base + k + c * length].reshape(c, length), out=t)
+            np.multiply(bwd, x32[base + k:base + k + n], out=t)
             acc_b += t
     np.abs(eb, out=eb)
     comb = np.empty(frames * length)
     # the minimum of the single precision errors, widened exactly as it is written
-    np.minimum(np.abs(ef).ravel(), eb.ravel(), out=comb)
-    return comb, ef.ravel(), m
+    np.minimum(np.abs(ef), eb, out=comb)
+    return comb, ef, m
 
 
 def _median_rows(a: np.ndarray) -> np.ndarray:
@@ -393,7 +399,7 @@ def _median(a: np.ndarray) -> float:
 
 
 def _level_db(a: np.ndarray) -> float:
-    return 10.0 * math.log10(float(a @ a) / max(1, len(a)) + 1e-20)
+    return 10.0 * math.log10(float(a.dot(a)) / max(1, len(a)) + 1e-20)
 
 
 def _onset_db(x: np.ndarray, cs: int, ge: int, cfg: EngineConfig) -> float:
@@ -656,8 +662,10 @@ def restore_span(y: np.ndarray, s: int, e: int, cfg: EngineConfig, lo: int = 0, 
         z[:p] = y[s - p:s]
     if vr == 0:
         z[p + n_unk:] = y[e:e + p]
-    e0 = np.convolve(z, c)[:total]
-    rhs = np.correlate(e0[p:p + n_unk + p], c, mode="valid") * (-1.0 / sig2)
+    # the prediction error of the known samples with zeros for the unknowns; only the outputs
+    # with the whole filter inside ``z`` are used (the same dot products as the full convolution's)
+    e0 = np.convolve(z, c, mode="valid")
+    rhs = np.correlate(e0, c, mode="valid") * (-1.0 / sig2)
     ab_sig = _band_from_acf(_filter_acf(c) / sig2, n_unk)
     try:
         x = _solve_band(ab_sig, rhs)
