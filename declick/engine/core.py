@@ -334,8 +334,14 @@ def local_scale(err: np.ndarray, cfg: EngineConfig) -> np.ndarray:
     n = len(err)
     sub = cfg.scale_block_samples
     blocks = max(1, -(-n // sub))
-    padded = np.pad(err, (0, blocks * sub - n), mode="edge") if blocks * sub > n else err
-    med = _median_rows(padded.reshape(blocks, sub))
+    full = n // sub
+    if blocks > full:
+        # the last, partial block is padded with its last value (only it: padding the whole
+        # error array would copy it)
+        tail = np.pad(err[full * sub:], (0, blocks * sub - n), mode="edge")
+        med = np.concatenate((_median_rows(err[:full * sub].reshape(full, sub)), _median_rows(tail[None, :])))
+    else:
+        med = _median_rows(err.reshape(blocks, sub))
     half = window // 2
     ext = np.pad(med, half, mode="edge")
     windows = np.lib.stride_tricks.sliding_window_view(ext, window)
