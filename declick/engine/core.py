@@ -684,7 +684,7 @@ def restore_span(y: np.ndarray, s: int, e: int, cfg: EngineConfig, lo: int = 0, 
     smooth, box = _gain_box(cfg.sample_rate_hz)
     # short impulses: the first click model is as good as it gets (refining cost 0.6 dB on vinyl)
     rounds = refine + 1 if n_obs > cfg.sample_rate_hz // 1000 else 1
-    for _ in range(rounds):
+    for r in range(rounds):
         d = obs - x[o0:o0 + n_obs]
         if n_obs <= q + 2:
             b = np.ones(1)
@@ -698,6 +698,8 @@ def restore_span(y: np.ndarray, s: int, e: int, cfg: EngineConfig, lo: int = 0, 
         if len(b) - 1 > p:
             ab = np.zeros((len(b), n_unk), order="F")
             ab[len(b) - 1 - p:, :] = ab_sig
+        elif r == rounds - 1:
+            ab = ab_sig  # its last use: the solve may overwrite it (a 45-row copy less)
         else:
             ab = ab_sig.copy(order="F")
         _add_weighted_band(ab, b, w, o0, n_obs)
