@@ -621,10 +621,19 @@ def _add_weighted_band(ab: np.ndarray, b: np.ndarray, w: np.ndarray, col: int, n
     """
     q = len(b) - 1
     bw = ab.shape[0] - 1
-    # products[k, j] = b[k] * b[j]; diagonal -d holds the kernel b[d:] * b[:q + 1 - d]
-    products = np.multiply.outer(b, b)
+    # products[k, j] = b[k] * b[j]; diagonal -d holds the kernel b[d:] * b[:q + 1 - d]. One gather
+    # lays the diagonals out as contiguous rows (np.correlate would copy each strided diagonal).
+    kernels = np.multiply.outer(b, b).take(_diagonals_index(q))
     for d in range(min(q, n - 1) + 1):
-        ab[bw - d, col + d:col + n] += np.correlate(w[d:n - d + q], products.diagonal(-d), mode="valid")
+        ab[bw - d, col + d:col + n] += np.correlate(w[d:n - d + q], kernels[d, :q + 1 - d], mode="valid")
+
+
+@lru_cache(maxsize=8)
+def _diagonals_index(q: int) -> np.ndarray:
+    """Flat indices of a ``(q+1, q+1)`` matrix whose row ``d`` starts with its diagonal ``-d``
+    (entries ``[d + j, j]``; the rest of the row repeats the last corner and is not used)."""
+    d, j = np.ogrid[:q + 1, :q + 1]
+    return np.minimum(d + j, q) * (q + 1) + np.minimum(j, q - d)
 
 
 def _bt_w_b_apply(b: np.ndarray, w: np.ndarray, v: np.ndarray) -> np.ndarray:
