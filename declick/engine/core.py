@@ -59,6 +59,7 @@ from scipy.ndimage import maximum_filter1d
 from threadpoolctl import ThreadpoolController
 
 from . import verifier
+from .allocator import keep_block_memory
 from .config import EngineConfig
 from .params import Click, DeclickParams, DeclickReport, ParameterError
 
@@ -821,6 +822,7 @@ class Declicker:
     def __init__(self, sample_rate: int, channels: int, params: DeclickParams, dtype: np.dtype | type = np.float64,
                  quant_step: int = 1) -> None:
         self.cfg = EngineConfig.make(sample_rate, params)
+        keep_block_memory()  # each block's temporaries from the heap, not fresh pages (see allocator)
         self.params = params
         self.channels = int(channels)
         if self.channels < 1:
