@@ -60,6 +60,7 @@ from scipy.ndimage import maximum_filter1d
 from threadpoolctl import ThreadpoolController
 
 from . import verifier
+from .allocator import keep_block_memory
 from .config import EngineConfig
 from .params import Click, DeclickParams, DeclickReport, ParameterError
 
@@ -153,7 +154,8 @@ def _condition(r: np.ndarray, sample_rate: int) -> np.ndarray:
     return r
 
 
-@lru_cache(maxsize=64)
+# one per span length in use: the click model is fitted on the span itself, whose length varies
+@lru_cache(maxsize=2048)
 def _hann(n: int) -> np.ndarray:
     return np.hanning(n + 2)[1:-1]
 
@@ -176,15 +178,17 @@ def _autocorr(segments: list[np.ndarray], order: int) -> np.ndarray:
             w = seg * _hann(n)
             m = min(order + 1, n)
             for k in range(m):
-                r[k] += w[:n - k] @ w[k:]
+                # the same BLAS dot product as ``@``, with less dispatch around it
+                r[k] += w[:n - k].dot(w[k:])
         return r
     longest = max(len(seg) for seg in segs)
     nfft = 1 << int(math.ceil(math.log2(longest + order + 1)))
-    # one batched transform for all pieces (usually the two sides of a gap)
-    w = np.zeros((len(segs), longest))
+    # one batched transform for all pieces (usually the two sides of a gap), written straight into
+    # the zero-padded input (scipy.fft would pad a copy)
+    w = np.zeros((len(segs), nfft))
     for i, seg in enumerate(segs):
-        w[i, :len(seg)] = seg * _hann(len(seg))
-    spec = scipy.fft.rfft(w, nfft, axis=1)
+        np.multiply(seg, _hann(len(seg)), out=w[i, :len(seg)])
+    spec = scipy.fft.rfft(w, axis=1)
     acf = scipy.fft.irfft((spec.real ** 2 + spec.imag ** 2).sum(axis=0), nfft)
     m = min(order + 1, longest)
     r[:m] = acf[:m]
@@ -233,8 +237,13 @@ def _window_filters(x: np.ndarray, start: int, count: int, length: int, width: i
     # 1e-5 white-noise floor that _condition adds, and the recursion itself runs in float64.
     win = _hann32(width)
     nfft = scipy.fft.next_fast_len(width + order + 1, real=True)
-    spec = scipy.fft.rfft(seg * win, nfft, axis=1)
-    r = scipy.fft.irfft(spec.real ** 2 + spec.imag ** 2, nfft, axis=1)[:, :order + 1].astype(np.float64)
+    # the windowed frames go straight into the zero-padded input (scipy.fft would pad a copy)
+    padded = np.zeros((len(seg), nfft), np.float32)
+    np.multiply(seg, win, out=padded[:, :width])
+    spec = scipy.fft.rfft(padded, axis=1)
+    power = np.square(spec.real)
+    power += np.square(spec.imag)
+    r = scipy.fft.irfft(power, nfft, axis=1)[:, :order + 1].astype(np.float64)
     a, _ = _levinson(_condition(r, sample_rate))
     return a
 
@@ -256,7 +265,9 @@ def prediction_errors(x: np.ndarray, cfg: EngineConfig) -> tuple[np.ndarray, np.
     the backward error one fitted just *after* it, so a click never spoils the model that
     judges it (a model fitted on the click itself would partly predict it). The result covers
     ``x[m : m + n]`` with ``m = detection_margin(cfg)`` and ``n`` a multiple of the frame
-    length; the caller pads.
+    length; the caller pads. The combined error comes back in double precision (the scale and
+    the thresholds work on it), the forward error in the single precision it was computed in
+    (only a few short stretches of it are ever read, by :func:`_pitch_similarity`).
     """
     p = cfg.detect_order
     length = cfg.detect_frame_samples
@@ -268,31 +279,40 @@ def prediction_errors(x: np.ndarray, cfg: EngineConfig) -> tuple[np.ndarray, np.
     # single precision is plenty for a detection statistic and halves the memory traffic
     x32 = x.astype(np.float32)
     # window j covers [m - width + j*length, m + j*length): it ends where frame j starts
-    a = _window_filters(x32, m - width, frames + 3, length, width, p, cfg.sample_rate_hz)
-    fwd = a[:frames]
-    bwd = a[3:frames + 3]
-    fwd = fwd.astype(np.float32)
-    bwd = bwd.astype(np.float32)
-    ef = np.empty((frames, length), np.float32)
-    eb = np.empty((frames, length), np.float32)
+    a = _window_filters(x32, m - width, frames + 3, length, width, p, cfg.sample_rate_hz).astype(np.float32)
+    # Frame j's forward filter is a[j] and its backward filter a[j + 3] (the window after it).
+    ef = np.empty(frames * length, np.float32)
+    eb = np.empty(frames * length, np.float32)
     # A few frames at a time, so that the running sums and the product stay in the cache over
     # the p + 1 taps (faster than whole-block passes, and the same sums bit for bit).
     chunk = max(1, _PE_CHUNK_SAMPLES // length)
-    tmp = np.empty((chunk, length), np.float32)
+    tmp = np.empty(chunk * length, np.float32)
+    # Tap k of the filters of frames f0 .. f1 + 3, each repeated over its frame's samples: the
+    # forward sums read it from frame f0 on, the backward ones three frames later. One expansion
+    # serves both directions, and the products are then between flat arrays, which numpy
+    # multiplies about twice as fast as it broadcasts a per-frame column (the same products).
+    taps = np.empty((chunk + 3, length), np.float32)
     for f0 in range(0, frames, chunk):
         f1 = min(frames, f0 + chunk)
-        c, base = f1 - f0, m + f0 * length
-        acc_f, acc_b, t = ef[f0:f1], eb[f0:f1], tmp[:f1 - f0]
-        acc_f.fill(0.0)
-        acc_b.fill(0.0)
-        for k in range(p + 1):
-            np.multiply(fwd[f0:f1, k:k + 1], x32[base - k:base - k + c * length].reshape(c, length), out=t)
+        n, base = (f1 - f0) * length, m + f0 * length
+        acc_f, acc_b, t = ef[f0 * length:f1 * length], eb[f0 * length:f1 * length], tmp[:n]
+        tap = taps[:f1 - f0 + 3]
+        fwd, bwd = tap.reshape(-1)[:n], tap.reshape(-1)[3 * length:3 * length + n]
+        # tap 0 starts the sums (the same values as adding it to zeros, one pass less)
+        np.copyto(tap, a[f0:f1 + 3, :1])
+        np.multiply(fwd, x32[base:base + n], out=acc_f)
+        np.multiply(bwd, x32[base:base + n], out=acc_b)
+        for k in range(1, p + 1):
+            np.copyto(tap, a[f0:f1 + 3, k:k + 1])
+            np.multiply(fwd, x32[base - k:base - k + n], out=t)
             acc_f += t
-            np.multiply(bwd[f0:f1, k:k + 1], x32[base + k:base + k + c * length].reshape(c, length), out=t)
+            np.multiply(bwd, x32[base + k:base + k + n], out=t)
             acc_b += t
     np.abs(eb, out=eb)
-    comb = np.minimum(np.abs(ef), eb)
-    return comb.ravel().astype(np.float64), ef.ravel().astype(np.float64), m
+    comb = np.empty(frames * length)
+    # the minimum of the single precision errors, widened exactly as it is written
+    np.minimum(np.abs(ef), eb, out=comb)
+    return comb, ef, m
 
 
 def _median_rows(a: np.ndarray) -> np.ndarray:
@@ -316,8 +336,14 @@ def local_scale(err: np.ndarray, cfg: EngineConfig) -> np.ndarray:
     n = len(err)
     sub = cfg.scale_block_samples
     blocks = max(1, -(-n // sub))
-    padded = np.pad(err, (0, blocks * sub - n), mode="edge") if blocks * sub > n else err
-    med = _median_rows(padded.reshape(blocks, sub))
+    full = n // sub
+    if blocks > full:
+        # the last, partial block is padded with its last value (only it: padding the whole
+        # error array would copy it)
+        tail = np.pad(err[full * sub:], (0, blocks * sub - n), mode="edge")
+        med = np.concatenate((_median_rows(err[:full * sub].reshape(full, sub)), _median_rows(tail[None, :])))
+    else:
+        med = _median_rows(err.reshape(blocks, sub))
     half = window // 2
     ext = np.pad(med, half, mode="edge")
     windows = np.lib.stride_tricks.sliding_window_view(ext, window)
@@ -335,7 +361,8 @@ def _pitch_similarity(ef: np.ndarray, cs: int, ce: int, cfg: EngineConfig) -> fl
     (0 when the burst is too long to be a glottal pulse or too close to the edges).
     """
     h = cfg.detect_order
-    a = ef[max(0, cs - h):ce + h]
+    # ``ef`` is single precision; the sums here are in double (the stretches are short)
+    a = ef[max(0, cs - h):ce + h].astype(np.float64)
     ea = float(a @ a)
     if ea <= 0 or len(a) > cfg.pitch_max_samples:
         return 0.0
@@ -346,7 +373,7 @@ def _pitch_similarity(ef: np.ndarray, cs: int, ce: int, cfg: EngineConfig) -> fl
         hi = lo + len(a) + t_max - t_min
         if lo < 0 or hi > len(ef) or cs - h < 0:
             continue
-        seg = ef[lo:hi]
+        seg = ef[lo:hi].astype(np.float64)
         n = len(a)
         c2 = np.empty(len(seg) + 1)
         c2[0] = 0.0
@@ -364,8 +391,23 @@ def _pitch_similarity(ef: np.ndarray, cs: int, ce: int, cfg: EngineConfig) -> fl
     return best
 
 
+def _clamp(v: float, lo: float, hi: float) -> float:
+    """``np.clip`` for one number, without the array round trip (a few microseconds per call)."""
+    return min(max(v, lo), hi)
+
+
+def _median(a: np.ndarray) -> float:
+    """``np.median`` of a 1-D array without its wrapper: the same partition and the same mean of
+    the two middle values, about a third of the cost on the short stretches the features use."""
+    h = len(a) // 2
+    if len(a) % 2:
+        return float(np.partition(a, h)[h])
+    part = np.partition(a, (h - 1, h))
+    return float((part[h - 1] + part[h]) / 2)
+
+
 def _level_db(a: np.ndarray) -> float:
-    return 10.0 * math.log10(float(a @ a) / max(1, len(a)) + 1e-20)
+    return 10.0 * math.log10(float(a.dot(a)) / max(1, len(a)) + 1e-20)
 
 
 def _onset_db(x: np.ndarray, cs: int, ge: int, cfg: EngineConfig) -> float:
@@ -510,16 +552,18 @@ def _features(x: np.ndarray, err: np.ndarray, ef: np.ndarray, scale: np.ndarray,
     ms = cfg.sample_rate_hz / 1000.0
     ratio = err[cs:ce] / scale[cs:ce]
     peak_db = 20.0 * math.log10(float(ratio.max()) / cfg.detection_mult + 1e-12)
-    energy_db = 10.0 * math.log10(float(np.mean(ratio * ratio)) + 1e-12)
-    fill = float(np.mean(ratio > cfg.candidate_mult))
+    # the sums np.mean would take (the same pairwise summation), without its wrapper
+    energy_db = 10.0 * math.log10(float(np.add.reduce(ratio * ratio)) / len(ratio) + 1e-12)
+    fill = np.count_nonzero(ratio > cfg.candidate_mult) / len(ratio)
     w = cfg.context_window_samples
     xs, xe = gs + off, ge + off
     ctx = np.concatenate((x[max(0, xs - w):xs], x[xe:xe + w]))
     span = x[xs:xe]
     ctx_db = _level_db(ctx)
     crest_db = 20.0 * math.log10(float(np.max(np.abs(span))) + 1e-10) - ctx_db
-    hf_db = _level_db(np.diff(x[max(0, xs - 1):xe])) - _level_db(np.diff(ctx)) if len(ctx) > 2 else 0.0
-    pred_db = 20.0 * math.log10(float(np.median(scale[max(0, cs - w):ce + w])) + 1e-10) - ctx_db
+    edge = x[max(0, xs - 1):xe]
+    hf_db = _level_db(edge[1:] - edge[:-1]) - _level_db(ctx[1:] - ctx[:-1]) if len(ctx) > 2 else 0.0
+    pred_db = 20.0 * math.log10(_median(scale[max(0, cs - w):ce + w]) + 1e-10) - ctx_db
     lo = max(0, xs - cfg.rise_window_samples)
     rise = _level_db(x[xe:xe + cfg.rise_window_samples]) - _level_db(x[lo:xs])
     return np.array([
@@ -527,13 +571,13 @@ def _features(x: np.ndarray, err: np.ndarray, ef: np.ndarray, scale: np.ndarray,
         math.log((ce - cs) / ms + 0.05),
         math.log((ge - gs) / ms + 0.05),
         _pitch_similarity(ef, cs, ce, cfg),
-        float(np.clip(_onset_db(x, cs + off, ge + off, cfg), -40.0, 40.0)),
-        float(np.clip(rise, -40.0, 40.0)),
+        _clamp(_onset_db(x, cs + off, ge + off, cfg), -40.0, 40.0),
+        _clamp(rise, -40.0, 40.0),
         energy_db,
         fill,
-        float(np.clip(pred_db, -60.0, 20.0)),
-        float(np.clip(hf_db, -40.0, 60.0)),
-        float(np.clip(crest_db, -20.0, 80.0)),
+        _clamp(pred_db, -60.0, 20.0),
+        _clamp(hf_db, -40.0, 60.0),
+        _clamp(crest_db, -20.0, 80.0),
         math.log1p(neighbours),
     ])
 
@@ -646,10 +690,19 @@ def _add_weighted_band(ab: np.ndarray, b: np.ndarray, w: np.ndarray, col: int, n
     """
     q = len(b) - 1
     bw = ab.shape[0] - 1
-    # products[k, j] = b[k] * b[j]; diagonal -d holds the kernel b[d:] * b[:q + 1 - d]
-    products = np.multiply.outer(b, b)
+    # products[k, j] = b[k] * b[j]; diagonal -d holds the kernel b[d:] * b[:q + 1 - d]. One gather
+    # lays the diagonals out as contiguous rows (np.correlate would copy each strided diagonal).
+    kernels = np.multiply.outer(b, b).take(_diagonals_index(q))
     for d in range(min(q, n - 1) + 1):
-        ab[bw - d, col + d:col + n] += np.correlate(w[d:n - d + q], products.diagonal(-d), mode="valid")
+        ab[bw - d, col + d:col + n] += np.correlate(w[d:n - d + q], kernels[d, :q + 1 - d], mode="valid")
+
+
+@lru_cache(maxsize=8)
+def _diagonals_index(q: int) -> np.ndarray:
+    """Flat indices of a ``(q+1, q+1)`` matrix whose row ``d`` starts with its diagonal ``-d``
+    (entries ``[d + j, j]``; the rest of the row repeats the last corner and is not used)."""
+    d, j = np.ogrid[:q + 1, :q + 1]
+    return np.minimum(d + j, q) * (q + 1) + np.minimum(j, q - d)
 
 
 def _bt_w_b_apply(b: np.ndarray, w: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -693,8 +746,10 @@ def restore_span(y: np.ndarray, s: int, e: int, cfg: EngineConfig, lo: int = 0, 
         z[:p] = y[s - p:s]
     if vr == 0:
         z[p + n_unk:] = y[e:e + p]
-    e0 = np.convolve(z, c)[:total]
-    rhs = np.correlate(e0[p:p + n_unk + p], c, mode="valid") * (-1.0 / sig2)
+    # the prediction error of the known samples with zeros for the unknowns; only the outputs
+    # with the whole filter inside ``z`` are used (the same dot products as the full convolution's)
+    e0 = np.convolve(z, c, mode="valid")
+    rhs = np.correlate(e0, c, mode="valid") * (-1.0 / sig2)
     ab_sig = _band_from_acf(_filter_acf(c) / sig2, n_unk)
     try:
         x = _solve_band(ab_sig, rhs)
@@ -707,7 +762,7 @@ def restore_span(y: np.ndarray, s: int, e: int, cfg: EngineConfig, lo: int = 0, 
     smooth, box = _gain_box(cfg.sample_rate_hz)
     # short impulses: the first click model is as good as it gets (refining cost 0.6 dB on vinyl)
     rounds = refine + 1 if n_obs > cfg.sample_rate_hz // 1000 else 1
-    for _ in range(rounds):
+    for r in range(rounds):
         d = obs - x[o0:o0 + n_obs]
         if n_obs <= q + 2:
             b = np.ones(1)
@@ -721,6 +776,8 @@ def restore_span(y: np.ndarray, s: int, e: int, cfg: EngineConfig, lo: int = 0, 
         if len(b) - 1 > p:
             ab = np.zeros((len(b), n_unk), order="F")
             ab[len(b) - 1 - p:, :] = ab_sig
+        elif r == rounds - 1:
+            ab = ab_sig  # its last use: the solve may overwrite it (a 45-row copy less)
         else:
             ab = ab_sig.copy(order="F")
         _add_weighted_band(ab, b, w, o0, n_obs)
@@ -833,6 +890,7 @@ class Declicker:
     def __init__(self, sample_rate: int, channels: int, params: DeclickParams, dtype: np.dtype | type = np.float64,
                  quant_step: int = 1) -> None:
         self.cfg = EngineConfig.make(sample_rate, params)
+        keep_block_memory()  # each block's temporaries from the heap, not fresh pages (see allocator)
         self.params = params
         self.channels = int(channels)
         if self.channels < 1:
@@ -893,8 +951,11 @@ class Declicker:
             self._raw_buf, self._work_buf, self._off, end = raw_buf, work_buf, 0, live
         self._raw_buf[end:end + n] = block
         work = self._work_buf[end:end + n]
-        work[...] = block
-        work /= self._full_scale
+        # one pass: float input is already at full scale 1 (dividing by 1 changes nothing)
+        if self._full_scale == 1.0:
+            work[...] = block
+        else:
+            np.divide(block, self._full_scale, out=work)
         self._raw = self._raw_buf[self._off:end + n]
         self._work = self._work_buf[self._off:end + n]
 
