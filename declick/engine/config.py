@@ -16,6 +16,10 @@ from .params import DeclickParams, check_sample_rate
 #: event above ``candidate_ratio * detection_mult`` times the local error scale (high recall), and
 #: the learned verifier (:mod:`declick.engine.verifier`) then decides which ones are clicks.
 CANDIDATE_RATIO = 0.6
+#: The longest burst repaired as a click, whatever ``click_len`` is: a real key click (several
+#: impacts and their ringing) lasts 5-30 ms, the API's own maximum of ``click_len``. Longer
+#: impulsive runs are a fricative or a note, not a click.
+_LONGEST_CLICK_MS = 30.0
 #: Hysteresis: a detected core grows over neighbours above this share of the user's threshold.
 GROW_THRESHOLD_RATIO = 0.3
 
@@ -50,8 +54,9 @@ class EngineConfig:
         Longest run of above-threshold error that is a click on the detector's evidence alone
         (``click_len_ms``).
     long_core_samples : int
-        Longest run that is still repaired when the verifier is sure of it (``3 * click_len_ms``):
-        a real key click is several impacts and their ringing, 5-30 ms in all.
+        Longest run that is still repaired when the verifier is sure of it (``3 * click_len_ms``,
+        but at most 30 ms, and never less than ``max_core_samples``): a real key click is several
+        impacts and their ringing, 5-30 ms in all.
     merge_gap_samples : int
         Above-threshold samples closer than this (1 ms, at least the AR order) form one event.
     pad_before_samples, pad_after_samples : int
@@ -137,7 +142,7 @@ class EngineConfig:
         scale_ms = max(4.0 * params.click_len_ms, 25.0)
         scale_blocks = max(3, int(round(scale_ms / 2.5))) | 1
         max_core = _ms(sr, params.click_len_ms)
-        long_core = 3 * max_core
+        long_core = max(max_core, min(3 * max_core, _ms(sr, _LONGEST_CLICK_MS)))
         restore_order = int(min(64, max(16, round(sr / 1000))))
         context = _ms(sr, 20)
         pad_before = max(2, _ms(sr, 0.1))

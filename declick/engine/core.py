@@ -438,7 +438,7 @@ _CONFIDENT = 0.75
 # recall of clicks >= 6 dB 0.902 -> 0.886 (recorded keys, which ring, lose the most).
 _FIT_MIN_DB = 10.0
 _FIT_CONFIDENT = 0.85
-# A burst longer than click_len (up to three times) is repaired only when the verifier is this sure
+# A burst longer than click_len (up to three times, at most 30 ms) is repaired only when the verifier is this sure
 # of it: on the training split every such burst of a real key click scored above it.
 _LONG_CONFIDENT = 0.9
 # Dull check (training split): an event the verifier is less sure of than _FIT_CONFIDENT whose

@@ -54,10 +54,10 @@ class DeclickParams:
 
     ``click_len_ms`` is the longest click that is repaired, in **milliseconds** (the remote API
     calls it ``click_len`` and gives no unit; keyboard clicks last 3-15 ms, so a sample count in
-    5-30 would be meaningless at 44.1 kHz). A burst up to three times longer is repaired only when
-    the verifier is sure it is a click (a real key click is several impacts and their ringing,
-    5-30 ms); anything longer is left untouched, because repairing it would mean inventing tens
-    of milliseconds of signal.
+    5-30 would be meaningless at 44.1 kHz). A burst up to three times longer (at most 30 ms) is
+    repaired only when the verifier is sure it is a click (a real key click is several impacts
+    and their ringing, 5-30 ms); anything longer is left untouched, because repairing it would
+    mean inventing tens of milliseconds of signal.
     """
 
     detection_mult: float = DEFAULT_DETECTION_MULT

@@ -42,6 +42,13 @@ def test_a_burst_over_three_click_lens_is_too_long_however_sure(cfg):
     assert too_long(cfg.long_core_samples + cfg.detect_order + 1, 1.0, cfg)
 
 
+@pytest.mark.parametrize(("click_len_ms", "long_ms"), [(5.0, 15.0), (10.0, 30.0), (15.0, 30.0), (30.0, 30.0)])
+def test_no_burst_over_30_ms_is_a_click(click_len_ms, long_ms):
+    cfg = EngineConfig.make(48000, DeclickParams(click_len_ms=click_len_ms))
+    assert cfg.long_core_samples == round(long_ms * 48)
+    assert too_long(cfg.long_core_samples + cfg.detect_order + 1, 1.0, cfg)
+
+
 def test_whitening_is_measured_only_where_a_check_can_keep_the_event():
     assert needs_signal_check(0.6)
     assert needs_signal_check(0.84)
