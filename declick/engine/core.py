@@ -7,7 +7,7 @@ Detection, in two stages.
    ``min(|e_fwd|, |e_bwd|)`` (a click is unpredictable from both sides, the signal's own sharp
    features usually from one side only). The combined error is compared with a loose multiple
    (``EngineConfig.candidate_mult``) of a robust local scale: a low percentile of the error's
-   block medians over a window four clicks long (so a long click cannot raise its own scale),
+   block medians over a window four clicks long, at most 60 ms (so a long click cannot raise its own scale),
    raised to the largest such value nearby so that a loud onset is judged against the loud part.
    Each group of samples above it is an :class:`Event`, grown by hysteresis over its attack and
    decaying tail.
