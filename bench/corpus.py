@@ -229,6 +229,8 @@ _TABLE: dict[str, tuple[str, str, int, int, str, str, Callable[[], tuple[np.ndar
     "flite-kal": ("speech", "train", 16000, 1, "hum50", "flite kal", flite("kal")),
     "flite-awb": ("speech", "train", 48000, 2, "pink", "flite awb", flite("awb")),
     # (klettres-data's English recordings carry clicks of their own: not usable as clean material)
+    # (nor festival's ked and Italian lp diphone voices, tried as more training speech: their diphone
+    # joins click, a sharp spike inside a vowel, 6 and 17 times in 20 s)
     "klettres-nl": ("speech", "train", 44100, 1, "room", "klettres-data nl (human)", klettres("nl")),
     "klettres-de": ("speech", "train", 16000, 1, "white", "klettres-data de (human)", klettres("de")),
     "klettres-it": ("speech", "train", 48000, 1, "hum60", "klettres-data it (human)", klettres("it")),
