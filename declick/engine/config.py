@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .params import DeclickParams, check_sample_rate
+from .params import CLICK_LEN_MS_RANGE, DeclickParams, check_sample_rate
 
 #: Candidate threshold as a share of the user's threshold: the detector first collects every
 #: event above ``candidate_ratio * detection_mult`` times the local error scale (high recall), and
 #: the learned verifier (:mod:`declick.engine.verifier`) then decides which ones are clicks.
 CANDIDATE_RATIO = 0.6
-#: The longest burst repaired as a click, whatever ``click_len`` is: a real key click (several
-#: impacts and their ringing) lasts 5-30 ms, the API's own maximum of ``click_len``. Longer
-#: impulsive runs are a fricative or a note, not a click.
-_LONGEST_CLICK_MS = 30.0
+#: The longest burst repaired as a click, whatever ``click_len`` is: the API's own maximum of
+#: ``click_len`` (30 ms); a real key click (several impacts and their ringing) lasts 5-30 ms, and
+#: longer impulsive runs are a fricative or a note, not a click.
+_LONGEST_CLICK_MS = CLICK_LEN_MS_RANGE[1]
 #: The robust scale's window is four clicks long (so a click cannot raise its own scale), but at
 #: most this: the verifier learned its features at the default 40 ms window, and over much longer
 #: windows the lower scale lets through events it never saw (training split at click_len 30 ms,

@@ -49,6 +49,15 @@ def test_no_burst_over_30_ms_is_a_click(click_len_ms, long_ms):
     assert too_long(cfg.long_core_samples + cfg.detect_order + 1, 1.0, cfg)
 
 
+def test_the_scale_window_is_four_clicks_long_but_at_most_60_ms():
+    def window(click_len_ms: float) -> int:
+        return EngineConfig.make(48000, DeclickParams(click_len_ms=click_len_ms)).scale_window_blocks
+
+    # blocks of 2.5 ms, odd count
+    assert window(10.0) == 17
+    assert window(15.0) == window(20.0) == window(30.0) == 25
+
+
 def test_whitening_is_measured_only_where_a_check_can_keep_the_event():
     assert needs_signal_check(0.6)
     assert needs_signal_check(0.84)
@@ -130,3 +139,25 @@ def test_a_burst_over_three_click_lens_is_left_alone():
     assert report.clicks_repaired == 0
     assert report.skipped_long == 1
     assert np.array_equal(out, dirty)
+
+
+def _thump_in_a_pause() -> np.ndarray:
+    """A 400 Hz damped thump (8 ms) out of a quiet floor: what a "b" or "p" release looks like."""
+    rate = 16000
+    x = 1e-4 * np.random.default_rng(0).standard_normal(rate)
+    n = int(0.008 * rate)
+    t = np.arange(n) / rate
+    x[8000:8000 + n] += 0.2 * np.sin(2 * np.pi * 400 * t) * np.exp(-t / 0.0027) * np.minimum(1, t / 0.0005)
+    return x
+
+
+def test_a_thump_the_verifier_is_unsure_of_is_kept_by_the_dull_check(monkeypatch):
+    x = _thump_in_a_pause()
+    out, report = declick(x, 16000)
+    assert report.clicks_repaired == 0
+    assert report.skipped_signal == 1
+    assert np.array_equal(out, x)
+    # the dull check is what keeps it: without it the same thump is repaired
+    monkeypatch.setattr("declick.engine.core._DULL_MAX_HZ", 0.0)
+    _, report = declick(x, 16000)
+    assert report.clicks_repaired == 1
