@@ -188,6 +188,15 @@ def klettres(lang: str) -> Callable[[], tuple[np.ndarray, int]]:
     return make
 
 
+def ktuberling(lang: str) -> Callable[[], tuple[np.ndarray, int]]:
+    """Words spoken by one person per language (KTuberling's stamp names): stops out of silence."""
+    def make() -> tuple[np.ndarray, int]:
+        files = sorted(glob.glob(f"/usr/share/ktuberling/sounds/{lang}/*.ogg")) + sorted(
+            glob.glob(f"/usr/share/ktuberling/sounds/{lang}/*.wav"))
+        return _read_files(files, 0.15, 60)
+    return make
+
+
 def midi(name: str) -> Callable[[], tuple[np.ndarray, int]]:
     """A General MIDI piece of OpenTTD's openmsx set rendered by fluidsynth with FluidR3_GM."""
     def make() -> tuple[np.ndarray, int]:
@@ -234,6 +243,14 @@ _TABLE: dict[str, tuple[str, str, int, int, str, str, Callable[[], tuple[np.ndar
     "klettres-nl": ("speech", "train", 44100, 1, "room", "klettres-data nl (human)", klettres("nl")),
     "klettres-de": ("speech", "train", 16000, 1, "white", "klettres-data de (human)", klettres("de")),
     "klettres-it": ("speech", "train", 48000, 1, "hum60", "klettres-data it (human)", klettres("it")),
+    "librivox-austen": ("speech", "train", 16000, 1, "none", "pocketsphinx-testdata LibriVox reading (human)",
+                        recording("/usr/share/pocketsphinx/test/data/librivox/*.wav", mono=True)),
+    # (ktuberling-data's Danish and Walloon recordings carry clicks of their own)
+    "ktuberling-ru": ("speech", "train", 44100, 1, "white", "ktuberling-data ru (human)", ktuberling("ru")),
+    "ktuberling-uk": ("speech", "train", 48000, 1, "room", "ktuberling-data uk (human)", ktuberling("uk")),
+    "ktuberling-el": ("speech", "train", 44100, 2, "pink", "ktuberling-data el (human)", ktuberling("el")),
+    "ktuberling-ca": ("speech", "train", 16000, 1, "hum50", "ktuberling-data ca (human)", ktuberling("ca")),
+    "ktuberling-de": ("speech", "train", 48000, 1, "none", "ktuberling-data de (human)", ktuberling("de")),
     "voice-like": ("speech", "train", 44100, 1, "none", "bench/clicks.py voice_like", synthetic("voice")),
     # speech, test split: other engines, voices, speakers and languages
     "espeak-en-gb-scotland-f3": ("speech", "test", 44100, 1, "pink", "espeak-ng en-gb-scotland+f3",

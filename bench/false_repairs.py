@@ -2,10 +2,10 @@
 
     python -m bench.false_repairs
 
-The click-free target of issue #8 (>= 60 dB on every source) is missed because of a few repairs
-on clean speech. This draws the four that cost the most on the *training* split, input and output
-over 30 ms, so that one can see what they are (a plosive's release, a mouth click) rather than
-read about it. The test split is not looked at.
+The click-free target of issue #8 (>= 60 dB on every source) is what a few repairs on clean speech
+decide. This draws the (at most four) that cost the most on the *training* split, input and
+output over 30 ms, so that one can see what they are (a plosive's release, a click in the
+recording itself) rather than read about it. The test split is not looked at.
 """
 
 from __future__ import annotations

@@ -41,7 +41,10 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "bench" / "train" / "verifier_data.npz"
 SEEDS = (0, 1, 2)
 RIDGE = 1e-2
-PRECISION_TARGET = 0.985
+# 0.97 (was 0.985): with ktuberling-data's stop releases in the table, 0.985 put the threshold at 0.66
+# and lost 11 % of the true repairs to take back a third of the false ones; the fit check in
+# declick/engine/core.py does that work far more cheaply, so the threshold stays near 0.52.
+PRECISION_TARGET = 0.97
 
 
 def log(msg: str) -> None:
