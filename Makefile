@@ -64,6 +64,7 @@ train: corpus
 
 bench: corpus bench-peers
 	$(BIN)/python -m bench.engine_bench --split test
+	$(BIN)/python -m bench.engine_bench --split valid
 	$(BIN)/python -m bench.engine_bench --split train --no-grooveclean
 
 clean:

@@ -55,7 +55,8 @@ class Source:
     family : str
         ``"speech"`` or ``"music"``.
     split : str
-        ``"train"`` (may be used for tuning and training) or ``"test"`` (only for reporting).
+        ``"train"`` (may be used for tuning and training), ``"valid"`` (read only to choose between
+        operating points the training split cannot tell apart) or ``"test"`` (only for reporting).
     rate_hz : int
         Sample rate of the cached excerpt.
     channels : int
@@ -261,6 +262,18 @@ _TABLE: dict[str, tuple[str, str, int, int, str, str, Callable[[], tuple[np.ndar
     "alsa-prompts": ("speech", "test", 48000, 1, "none", "alsa-utils prompts (human)", alsa_prompts),
     "klettres-fr": ("speech", "test", 44100, 1, "hum50", "klettres-data fr (human)", klettres("fr")),
     "klettres-es": ("speech", "test", 16000, 1, "pink", "klettres-data es (human)", klettres("es")),
+    # speech, validation split: speakers neither trained nor tuned on, read once to choose between
+    # operating points the training split could not tell apart (the test split is never read for that)
+    "ktuberling-lt": ("speech", "valid", 44100, 1, "pink", "ktuberling-data lt (human)", ktuberling("lt")),
+    "ktuberling-gl": ("speech", "valid", 48000, 1, "white", "ktuberling-data gl (human)", ktuberling("gl")),
+    "ktuberling-sl": ("speech", "valid", 44100, 2, "room", "ktuberling-data sl (human)", ktuberling("sl")),
+    "ktuberling-en": ("speech", "valid", 16000, 1, "hum60", "ktuberling-data en (human)", ktuberling("en")),
+    "ktuberling-fr": ("speech", "valid", 44100, 1, "none", "ktuberling-data fr (human, 8 kHz recordings)",
+                      ktuberling("fr")),
+    "ktuberling-es": ("speech", "valid", 48000, 1, "pink", "ktuberling-data es (human)", ktuberling("es")),
+    "ktuberling-it": ("speech", "valid", 44100, 1, "white", "ktuberling-data it (human)", ktuberling("it")),
+    "ktuberling-nl": ("speech", "valid", 16000, 1, "room", "ktuberling-data nl (human)", ktuberling("nl")),
+    "ktuberling-pt": ("speech", "valid", 44100, 2, "hum50", "ktuberling-data pt (human)", ktuberling("pt")),
     # music, training split
     "midi-flying-scotsman": ("music", "train", 44100, 2, "white", "openttd-openmsx + fluidsynth",
                              midi("flying_scotsman")),
@@ -283,7 +296,7 @@ _TABLE: dict[str, tuple[str, str, int, int, str, str, Callable[[], tuple[np.ndar
 }
 
 SOURCES: dict[str, Source] = {name: Source(name, *row[:6]) for name, row in _TABLE.items()}
-SPLIT = {split: [s.name for s in SOURCES.values() if s.split == split] for split in ("train", "test")}
+SPLIT = {split: [s.name for s in SOURCES.values() if s.split == split] for split in ("train", "valid", "test")}
 
 
 def add_floor(x: np.ndarray, rate: int, floor: str, rng: np.random.Generator) -> np.ndarray:
