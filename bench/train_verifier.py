@@ -44,8 +44,9 @@ RIDGE = 1e-2
 # 0.96 (was 0.985): with ktuberling-data's stop releases in the table, 0.985 put the threshold at 0.66
 # and lost 11 % of the true repairs to take back a third of the false ones; the fit check in
 # declick/engine/core.py does that work far more cheaply. Training split at the defaults:
-# 0.97 (threshold 0.516) recall 0.803 with 13 false spans, 0.96 (0.435) 0.818 with 15, 0.40 0.823
-# with 20; the worst click-free source stays at 55.3 dB (a click in the klettres-it recording).
+# 0.97 (threshold 0.516) recall 0.803 with 13 false spans, 0.96 (0.435) 0.818 with 15, a threshold
+# of 0.40 0.823 with 20; the worst click-free source stays at 55.3 dB (a click in the klettres-it
+# recording). The training split could not choose; the validation split did (docs/engine.md).
 PRECISION_TARGET = 0.96
 
 
