@@ -198,6 +198,12 @@ def ktuberling(lang: str) -> Callable[[], tuple[np.ndarray, int]]:
     return make
 
 
+def _ktuberling_sources(split: str, speakers: dict[str, tuple[int, int, str]]) -> dict[str, tuple]:
+    """Table rows for KTuberling speakers of one split: language -> (rate, channels, floor)."""
+    return {f"ktuberling-{lang}": ("speech", split, rate, channels, floor, f"ktuberling-data {lang} (human)",
+                                   ktuberling(lang)) for lang, (rate, channels, floor) in speakers.items()}
+
+
 def midi(name: str) -> Callable[[], tuple[np.ndarray, int]]:
     """A General MIDI piece of OpenTTD's openmsx set rendered by fluidsynth with FluidR3_GM."""
     def make() -> tuple[np.ndarray, int]:
@@ -247,11 +253,8 @@ _TABLE: dict[str, tuple[str, str, int, int, str, str, Callable[[], tuple[np.ndar
     "librivox-austen": ("speech", "train", 16000, 1, "none", "pocketsphinx-testdata LibriVox reading (human)",
                         recording("/usr/share/pocketsphinx/test/data/librivox/*.wav", mono=True)),
     # (ktuberling-data's Danish and Walloon recordings carry clicks of their own)
-    "ktuberling-ru": ("speech", "train", 44100, 1, "white", "ktuberling-data ru (human)", ktuberling("ru")),
-    "ktuberling-uk": ("speech", "train", 48000, 1, "room", "ktuberling-data uk (human)", ktuberling("uk")),
-    "ktuberling-el": ("speech", "train", 44100, 2, "pink", "ktuberling-data el (human)", ktuberling("el")),
-    "ktuberling-ca": ("speech", "train", 16000, 1, "hum50", "ktuberling-data ca (human)", ktuberling("ca")),
-    "ktuberling-de": ("speech", "train", 48000, 1, "none", "ktuberling-data de (human)", ktuberling("de")),
+    **_ktuberling_sources("train", {"ru": (44100, 1, "white"), "uk": (48000, 1, "room"), "el": (44100, 2, "pink"),
+                                    "ca": (16000, 1, "hum50"), "de": (48000, 1, "none")}),
     "voice-like": ("speech", "train", 44100, 1, "none", "bench/clicks.py voice_like", synthetic("voice")),
     # speech, test split: other engines, voices, speakers and languages
     "espeak-en-gb-scotland-f3": ("speech", "test", 44100, 1, "pink", "espeak-ng en-gb-scotland+f3",
@@ -264,16 +267,10 @@ _TABLE: dict[str, tuple[str, str, int, int, str, str, Callable[[], tuple[np.ndar
     "klettres-es": ("speech", "test", 16000, 1, "pink", "klettres-data es (human)", klettres("es")),
     # speech, validation split: speakers neither trained nor tuned on, read once to choose between
     # operating points the training split could not tell apart (the test split is never read for that)
-    "ktuberling-lt": ("speech", "valid", 44100, 1, "pink", "ktuberling-data lt (human)", ktuberling("lt")),
-    "ktuberling-gl": ("speech", "valid", 48000, 1, "white", "ktuberling-data gl (human)", ktuberling("gl")),
-    "ktuberling-sl": ("speech", "valid", 44100, 2, "room", "ktuberling-data sl (human)", ktuberling("sl")),
-    "ktuberling-en": ("speech", "valid", 16000, 1, "hum60", "ktuberling-data en (human)", ktuberling("en")),
-    "ktuberling-fr": ("speech", "valid", 44100, 1, "none", "ktuberling-data fr (human, 8 kHz recordings)",
-                      ktuberling("fr")),
-    "ktuberling-es": ("speech", "valid", 48000, 1, "pink", "ktuberling-data es (human)", ktuberling("es")),
-    "ktuberling-it": ("speech", "valid", 44100, 1, "white", "ktuberling-data it (human)", ktuberling("it")),
-    "ktuberling-nl": ("speech", "valid", 16000, 1, "room", "ktuberling-data nl (human)", ktuberling("nl")),
-    "ktuberling-pt": ("speech", "valid", 44100, 2, "hum50", "ktuberling-data pt (human)", ktuberling("pt")),
+    # (the French speaker was recorded at 8 kHz)
+    **_ktuberling_sources("valid", {"lt": (44100, 1, "pink"), "gl": (48000, 1, "white"), "sl": (44100, 2, "room"),
+                                    "en": (16000, 1, "hum60"), "fr": (44100, 1, "none"), "es": (48000, 1, "pink"),
+                                    "it": (44100, 1, "white"), "nl": (16000, 1, "room"), "pt": (44100, 2, "hum50")}),
     # music, training split
     "midi-flying-scotsman": ("music", "train", 44100, 2, "white", "openttd-openmsx + fluidsynth",
                              midi("flying_scotsman")),

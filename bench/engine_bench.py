@@ -470,7 +470,8 @@ def write_markdown(path: Path, res: dict, spd: dict | None, mem: dict | None, co
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--split", choices=("test", "valid", "train"), default="test")
-    parser.add_argument("--out", default=None, help="default bench/results/engine.md (test), engine_train.md")
+    parser.add_argument("--out", default=None,
+                        help="default bench/results/engine.md (test), engine_valid.md, engine_train.md")
     parser.add_argument("--no-grooveclean", action="store_true", help="leave grooveclean out")
     parser.add_argument("--ours-only", action="store_true", help="no peers (for quick looks while tuning)")
     parser.add_argument("--skip-perf", action="store_true", help="quality only (no speed/memory runs)")
@@ -497,7 +498,7 @@ def main(argv: list[str] | None = None) -> int:
     flags = [f"--split {args.split}"] + (["--no-grooveclean"] if args.no_grooveclean else []) + (
         ["--ours-only"] if args.ours_only else []) + (["--skip-perf"] if args.skip_perf else [])
     command = "python -m bench.engine_bench " + " ".join(flags)
-    # the test split is the table the README points at; the training split's sits beside it
+    # the test split is the table the README points at; the validation and training splits' sit beside it
     default = {"test": "engine.md", "valid": "engine_valid.md", "train": "engine_train.md"}[args.split]
     out = Path(args.out) if args.out else ROOT / "bench" / "results" / default
     text = write_markdown(out, res, spd, mem, command, time.perf_counter() - started)
